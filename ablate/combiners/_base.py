@@ -1,0 +1,52 @@
+"""The one interface every loss-combination method implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+
+@dataclass
+class Context:
+    """Everything a combiner may need at run time, passed explicitly by the trainer.
+
+    Attributes:
+        epoch: current epoch, 0-based.
+        step: global optimisation step, 0-based.
+        epochs: total number of epochs.
+        steps_per_epoch: optimisation steps in one epoch.
+        history: per-epoch mean of each term's loss so far (``history[term][epoch]``).
+        kpis: latest per-term validation KPI in [0, 1], where the trainer measures one.
+        shared_params: the model parameters shared by all terms (for gradient-based methods).
+    """
+
+    epoch: int = 0
+    step: int = 0
+    epochs: int = 1
+    steps_per_epoch: int = 1
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    kpis: Mapping[str, float] = field(default_factory=dict)
+    shared_params: Sequence[nn.Parameter] = ()
+
+
+class BaseCombiner(nn.Module, abc.ABC):
+    """Turns the named term losses into one scalar to minimise.
+
+    Subclasses implement :meth:`forward`; learnable weights are their own parameters (the trainer
+    optimises every parameter of the combiner alongside the model's).
+    """
+
+    def __init__(self, terms: Sequence[str]):
+        super().__init__()
+        self.terms = list(terms)
+
+    @abc.abstractmethod
+    def forward(self, losses: Mapping[str, Tensor], ctx: Context) -> Tensor:
+        """Combine ``losses`` (one scalar per term name) into the training loss."""
+
+    def weights(self) -> dict[str, float]:
+        """The effective weight of each term, for logging as ``weight/<term>``."""
+        return {t: 1.0 for t in self.terms}

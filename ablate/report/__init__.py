@@ -1,0 +1,1 @@
+"""Ablation reports: collect (MLflow -> DataFrame), stats (pure), plots (seaborn), render."""

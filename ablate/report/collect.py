@@ -1,0 +1,70 @@
+"""Read a study's runs back from MLflow into pandas."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ablate import tracking as T
+from ablate.errors import AblateError
+
+
+@dataclass
+class StudyRuns:
+    study: str
+    experiment: str
+    study_run_id: str
+    aliases: list[str]
+    metric: str
+    direction: str
+    seeds: pd.DataFrame  # one row per FINISHED seed run
+    curves: pd.DataFrame  # run_id, epoch, metric, value
+    skipped: dict[str, int]  # seed runs not FINISHED, by status
+
+
+def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
+    c = T.client(tracking_uri)
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        raise AblateError(f"no MLflow experiment named {experiment!r} at {tracking_uri}")
+    studies = T.find_runs(c, exp.experiment_id, role="study", study=study)
+    if not studies:
+        raise AblateError(f"no study {study!r} in MLflow experiment {experiment!r}; run "
+                          "`ablate sweep` first")
+    srun = studies[0]
+    aliases = [k[len("search."):] for k in sorted(srun.data.params) if k.startswith("search.")]
+    runs = T.find_runs(c, exp.experiment_id, role="seed", study=study)
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    skipped: dict[str, int] = {}
+    for r in runs:
+        if r.info.status != "FINISHED":
+            skipped[r.info.status] = skipped.get(r.info.status, 0) + 1
+    if not finished:
+        raise AblateError(f"study {study!r} has no finished seed runs yet")
+    p0 = finished[0].data.params
+    metric, direction = p0["objective.metric"], p0["objective.direction"]
+    rows, curves = [], []
+    for r in finished:
+        row = {"run_id": r.info.run_id, "trial": int(r.data.tags[T.TRIAL]),
+               "config_hash": r.data.tags[T.HASH], "seed": int(r.data.tags[T.SEED])}
+        row.update({a: _parse(r.data.params.get(a)) for a in aliases})
+        row.update(r.data.metrics)
+        rows.append(row)
+        for m in c.get_metric_history(r.info.run_id, metric):
+            curves.append({"run_id": r.info.run_id, "epoch": m.step, "value": m.value})
+    seeds = pd.DataFrame(rows).sort_values([*aliases, "seed"], kind="stable")
+    curve_df = pd.DataFrame(curves, columns=["run_id", "epoch", "value"])
+    curve_df = curve_df.merge(seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id")
+    return StudyRuns(study, experiment, srun.info.run_id, aliases, metric, direction,
+                     seeds.reset_index(drop=True), curve_df, skipped)
+
+
+def _parse(text: str | None):
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text

@@ -1,0 +1,439 @@
+"""The experiment spec: a strict schema for the YAML files in ``experiments/``.
+
+Every problem is reported before anything trains, as ``dotted.path: what is wrong``. Component
+parameters (``model.params``, ``terms[i].params``, ``combiner.params``, ``data.params``) are
+checked against the registered builder's typed signature, so a plug-in's ``__init__`` *is* its
+schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import inspect
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ablate.errors import AblateError, ConfigError
+
+# Arguments that ablate passes to builders itself; a spec cannot set them.
+INJECTED = {
+    "dataset": ("device",),
+    "model": ("num_classes", "in_channels"),
+    "loss": ("num_classes", "dataset"),
+    "combiner": ("terms",),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=False)
+
+
+class Component(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Term(_Strict):
+    """A loss applied to one named model output: ``loss(outputs[output], targets[target])``."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    output: str
+    loss: str
+    target: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Combiner(_Strict):
+    method: str = "fixed"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Train(_Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    lr_schedule: Literal["poly", "constant"] = "poly"
+    poly_power: float = Field(0.9, gt=0)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    threads: int | None = Field(None, ge=1)
+
+
+class Objective(_Strict):
+    metric: str = "val/miou"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    reduce: Literal["last", "best"] = "last"
+
+
+class SearchParam(_Strict):
+    """One swept value: ``path`` is any dotted path in the spec; the key is its display alias."""
+
+    path: str
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = Field(None, gt=0)
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs a non-empty 'choices' list")
+            if self.low is not None or self.high is not None or self.step is not None:
+                raise ValueError("a categorical parameter takes 'choices', not low/high/step")
+        else:
+            if self.low is None or self.high is None:
+                raise ValueError(f"a {self.type} parameter needs 'low' and 'high'")
+            if self.low > self.high:
+                raise ValueError(f"low ({self.low}) is greater than high ({self.high})")
+            if self.choices is not None:
+                raise ValueError(f"a {self.type} parameter takes low/high, not 'choices'")
+            if self.log and self.low <= 0:
+                raise ValueError("a log-scaled parameter needs low > 0")
+        return self
+
+    def grid(self) -> list[Any]:
+        """Every value of this parameter on a grid (needs ``step`` for numbers)."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.step is None:
+            raise ValueError("the grid sampler needs a 'step' for every numeric parameter")
+        n = int(round((self.high - self.low) / self.step))
+        values = [self.low + i * self.step for i in range(n + 1)]
+        if self.type == "int":
+            return [int(round(v)) for v in values]
+        return [round(v, 10) for v in values]
+
+
+class Search(_Strict):
+    sampler: Literal["grid", "tpe", "random"] = "grid"
+    n_trials: int | None = Field(None, ge=1)
+    sampler_seed: int = 0
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    params: dict[str, SearchParam] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Search:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        if self.sampler != "grid" and self.n_trials is None:
+            raise ValueError(f"the {self.sampler} sampler needs 'n_trials'")
+        for alias in self.params:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", alias):
+                raise ValueError(f"parameter alias {alias!r} must be an identifier")
+        return self
+
+
+class Experiment(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    plugins: list[str] = Field(default_factory=list)
+    data: Component
+    model: Component
+    terms: list[Term] = Field(min_length=1)
+    combiner: Combiner = Field(default_factory=Combiner)
+    train: Train = Field(default_factory=Train)
+    objective: Objective = Field(default_factory=Objective)
+    search: Search = Field(default_factory=Search)
+
+    @model_validator(mode="after")
+    def _unique_terms(self) -> Experiment:
+        names = [t.name for t in self.terms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"term names must be unique, repeated: {dup}")
+        return self
+
+    # -- views ------------------------------------------------------------------------------
+    def training_config(self) -> dict[str, Any]:
+        """What decides a training run apart from the seed (the configuration)."""
+        d = self.model_dump(mode="json")
+        return {k: d[k] for k in ("data", "model", "terms", "combiner", "train")}
+
+    def config_hash(self) -> str:
+        """A stable 12-hex-digit id of the configuration (key order and spelling of floats aside)."""
+        blob = json.dumps(self.training_config(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def flatten(self) -> dict[str, str]:
+        """The whole spec as ``dotted.key -> str`` (MLflow params)."""
+        return flatten(self.model_dump(mode="json"))
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load(
+    path: str | Path, overrides: Iterable[str] = (), *, check_search: bool = True
+) -> Experiment:
+    """Read, override, validate: the only way a spec enters ablate."""
+    path = Path(path)
+    if not path.is_file():
+        raise AblateError(f"experiment file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise AblateError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("", "the file must hold a mapping at its top level", str(path))
+    for item in overrides:
+        apply_override(raw, item)
+    return validate(raw, source=str(path), check_search=check_search)
+
+
+def validate(raw: Mapping[str, Any], source: str | None = None, *, check_search=True) -> Experiment:
+    from ablate.registry import load_plugins
+
+    plugins = raw.get("plugins") or []
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        load_plugins(plugins)
+    spec = _parse(raw, source)
+    check_components(spec, source)
+    if check_search:
+        _check_search(spec, source)
+    return spec
+
+
+def with_values(spec: Experiment, values: Mapping[str, Any]) -> Experiment:
+    """A copy of ``spec`` with each search alias's value written at its dotted path."""
+    raw = spec.model_dump(mode="json")
+    for alias, value in values.items():
+        set_path(raw, spec.search.params[alias].path, value)
+    new = _parse(raw, None)
+    check_components(new, None)
+    return new
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Apply one ``dotted.key=value`` override (the value is parsed as YAML)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise AblateError(f"--set expects dotted.key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AblateError(f"--set {key}: value is not valid YAML: {exc}") from None
+    set_path(raw, key.strip(), value)
+
+
+def set_path(raw: dict, dotted: str, value: Any) -> None:
+    node: Any = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(where, f"no list item {part!r} (the list has {len(node)})")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(where, "cannot set a key inside a non-mapping value")
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and (part not in node or node[part] is None):
+                node[part] = {}
+            node = node[part]
+
+
+def get_path(raw: Mapping, dotted: str) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(tree, Mapping):
+        if not tree and prefix:
+            out[prefix] = "{}"
+        for k, v in tree.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(tree, list) and any(isinstance(v, (Mapping, list)) for v in tree):
+        for i, v in enumerate(tree):
+            out.update(flatten(v, f"{prefix}.{i}"))
+    else:
+        out[prefix] = json.dumps(tree) if isinstance(tree, list) else str(tree)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers
+
+
+def _parse(raw: Mapping[str, Any], source: str | None) -> Experiment:
+    try:
+        return Experiment.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise _to_config_error(exc, source, Experiment) from None
+
+
+def _to_config_error(exc: pydantic.ValidationError, source, model=None, prefix="") -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join([prefix, *loc] if prefix else loc)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key" + _did_you_mean(loc[-1], _known_keys(model, loc[:-1]))
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    more = len(exc.errors()) - 1
+    return ConfigError(path, msg + (f" (and {more} more problem(s))" if more else ""), source)
+
+
+def _known_keys(model, loc: list[str]) -> list[str]:
+    """The keys a (nested) pydantic model accepts at ``loc``, for 'did you mean'."""
+    node = model
+    try:
+        for part in loc:
+            if part.isdigit():
+                continue
+            ann = node.model_fields[part].annotation
+            args = getattr(ann, "__args__", ())
+            node = next(a for a in (*args, ann) if isinstance(a, type) and issubclass(a, BaseModel))
+        return list(node.model_fields)
+    except (AttributeError, KeyError, StopIteration, TypeError):
+        return []
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_kwargs(fn: Callable, params: Mapping[str, Any], path: str, kind: str, source=None):
+    """Validate ``params`` against ``fn``'s typed signature; returns the coerced params."""
+    try:
+        sig = inspect.signature(fn)
+        hints = _type_hints(fn)
+    except (TypeError, ValueError):
+        return dict(params)
+    fields: dict[str, Any] = {}
+    open_kwargs = False
+    for name, p in sig.parameters.items():
+        if name == "self" or p.kind is p.VAR_POSITIONAL:
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            open_kwargs = True
+            continue
+        if name in INJECTED.get(kind, ()):
+            continue
+        default = ... if p.default is p.empty else p.default
+        fields[name] = (hints.get(name, Any), default)
+    for key in params:
+        if key in INJECTED.get(kind, ()):
+            raise ConfigError(f"{path}.{key}", f"is set by ablate, not by the spec", source)
+        if key not in fields and not open_kwargs:
+            raise ConfigError(f"{path}.{key}", "unknown parameter" + _did_you_mean(key, fields)
+                              + f"; accepted: {', '.join(fields) or 'none'}", source)
+    extra = "allow" if open_kwargs else "forbid"
+    model = pydantic.create_model(  # type: ignore[call-overload]
+        f"{kind}_params", __config__=ConfigDict(extra=extra, arbitrary_types_allowed=True),
+        **fields,
+    )
+    try:
+        return model.model_validate(dict(params)).model_dump()
+    except pydantic.ValidationError as exc:
+        raise _to_config_error(exc, source, prefix=path) from None
+
+
+def _type_hints(fn: Callable) -> dict[str, Any]:
+    import typing
+
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:
+        return {}
+
+
+def check_components(spec: Experiment, source: str | None) -> None:
+    """Names exist in their registries; params fit the builders; terms fit model and combiner."""
+    from ablate.registry import COMBINERS, DATASETS, LOSSES, MODELS
+
+    def lookup(registry, name, path):
+        try:
+            return registry.get(name)
+        except AblateError as exc:
+            raise ConfigError(path, str(exc), source) from None
+
+    check_kwargs(lookup(DATASETS, spec.data.name, "data.name"), spec.data.params,
+                 "data.params", "dataset", source)
+    model_cls = lookup(MODELS, spec.model.name, "model.name")
+    check_kwargs(model_cls, spec.model.params, "model.params", "model", source)
+    outputs = getattr(model_cls, "outputs", None)
+    for i, term in enumerate(spec.terms):
+        loss = lookup(LOSSES, term.loss, f"terms.{i}.loss")
+        check_kwargs(loss, term.params, f"terms.{i}.params", "loss", source)
+        if outputs is not None and term.output not in outputs:
+            raise ConfigError(f"terms.{i}.output", f"model {spec.model.name!r} has no output "
+                              f"{term.output!r}; its outputs: {', '.join(outputs)}", source)
+    comb = lookup(COMBINERS, spec.combiner.method, "combiner.method")
+    params = check_kwargs(comb, spec.combiner.params, "combiner.params", "combiner", source)
+    try:
+        comb(terms=[t.name for t in spec.terms], **params)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("combiner.params", str(exc), source) from None
+
+
+def _check_search(spec: Experiment, source: str | None) -> None:
+    """Every swept path exists, and every value the search can take validates."""
+    raw = spec.model_dump(mode="json")
+    for alias, p in spec.search.params.items():
+        where = f"search.params.{alias}"
+        try:
+            get_path(raw, p.path)
+        except (KeyError, IndexError, ValueError, TypeError):
+            # Absent optional keys (e.g. a combiner weight left at its default) are fine to add.
+            parent, _, _ = p.path.rpartition(".")
+            try:
+                get_path(raw, parent)
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise ConfigError(f"{where}.path", f"{p.path!r} is not a path in this experiment",
+                                  source) from None
+        if spec.search.sampler == "grid":
+            try:
+                values = p.grid()
+            except ValueError as exc:
+                raise ConfigError(where, str(exc), source) from None
+        else:
+            values = p.choices if p.type == "categorical" else [p.low, p.high]
+        for value in values:
+            try:
+                with_values(spec, {alias: value})
+            except ConfigError as exc:
+                raise ConfigError(where, f"value {value!r} is invalid at {exc.path}: "
+                                  f"{exc.message}", source) from None
+
+
+def grid_cells(spec: Experiment) -> list[dict[str, Any]]:
+    """Every configuration of a grid search, in a stable order."""
+    import itertools
+
+    aliases = list(spec.search.params)
+    axes = [spec.search.params[a].grid() for a in aliases]
+    return [dict(zip(aliases, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def deep_copy(raw: Any) -> Any:
+    return copy.deepcopy(raw)

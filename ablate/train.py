@@ -1,0 +1,245 @@
+"""``fit(spec, seed, reporter)``: one training run, top to bottom.
+
+The trainer knows nothing of Optuna or MLflow. It reports what it measures to a
+:class:`Reporter`, which the study driver connects to MLflow logging.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ablate import metrics as M
+from ablate.combiners import Context
+from ablate.errors import AblateError
+from ablate.registry import COMBINERS, DATASETS, LOSSES, MODELS, build
+from ablate.spec import Experiment
+
+
+class TrainingError(AblateError):
+    """The run cannot go on (e.g. the loss became NaN)."""
+
+
+class Reporter:
+    """Receives measurements during training. The default does nothing."""
+
+    def metrics(self, values: Mapping[str, float], step: int) -> None:
+        """Per-epoch values (``train/...``, ``val/...``, ``weight/...``) with step = epoch."""
+
+    def series(self, name: str, values: Sequence[float], first_step: int) -> None:
+        """A per-optimisation-step series, delivered once per epoch."""
+
+    def should_stop(self) -> bool:
+        """True to end training early (e.g. a pruner's decision)."""
+        return False
+
+
+@dataclass
+class FitResult:
+    objective: float
+    metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    device: str = "cpu"
+    device_name: str = "cpu"
+    wall_time_s: float = 0.0
+    stopped_early: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AblateError(f"train.device is {name!r} but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
+        progress: bool = True) -> FitResult:
+    reporter = reporter or Reporter()
+    cfg = spec.train
+    t_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    amp = cfg.amp == "bf16" or (cfg.amp == "auto" and cuda)
+    channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and cuda)
+
+    # Data first, from its own seed: every training seed sees the same scenes.
+    data = build(DATASETS.get(spec.data.name), spec.data.params, device=str(device))
+    seed_everything(seed)
+    model = build(MODELS.get(spec.model.name), spec.model.params,
+                  num_classes=data.num_classes, in_channels=data.in_channels).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    losses = {t.name: build(LOSSES.get(t.loss), t.params, num_classes=data.num_classes,
+                            dataset=data).to(device) for t in spec.terms}
+    targets = {t.name: t.target or data.default_target for t in spec.terms}
+    combiner = build(COMBINERS.get(spec.combiner.method), spec.combiner.params,
+                     terms=[t.name for t in spec.terms]).to(device)
+    main = next((t for t in spec.terms if t.output == "out"), spec.terms[0])
+
+    # Combiner parameters (learned task weights) are optimised with the model, without decay.
+    groups = [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay},
+              {"params": list(combiner.parameters()), "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    else:
+        opt = torch.optim.AdamW(groups, lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    # Poly schedule per iteration, as in PSPNet: lr = base * (1 - it / max_it) ** power.
+    poly = (lambda it: (1 - it / total_steps) ** cfg.poly_power) if cfg.lr_schedule == "poly" \
+        else (lambda it: 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, poly)
+    shuffle = torch.Generator().manual_seed(seed)
+
+    reporter.metrics({f"baseline/{k}": v for k, v in _majority_baseline(data).items()}, 0)
+    history: list[dict[str, float]] = []
+    term_history: dict[str, list[float]] = {t.name: [] for t in spec.terms}
+    kpis: dict[str, float] = {}
+    ctx = Context(epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, history=term_history,
+                  kpis=kpis, shared_params=[p for p in model.parameters() if p.requires_grad])
+    step = 0
+    stopped = False
+    bar = _progress(cfg.epochs, progress, f"{spec.name} seed={seed}")
+    for epoch in range(cfg.epochs):
+        t_epoch = time.perf_counter()
+        model.train()
+        combiner.train()
+        order = torch.randperm(len(data.train), generator=shuffle).to(device)
+        # Sums stay on the device: one host sync per epoch, not per step.
+        sums = {name: torch.zeros((), device=device) for name in losses}
+        step_totals: list[Tensor] = []
+        for b in range(steps_per_epoch):
+            x, y = data.train.batch(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            ctx.epoch, ctx.step = epoch, step
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                outputs = model(x)
+            term_losses = {t.name: losses[t.name](outputs[t.output], y[targets[t.name]])
+                           for t in spec.terms}
+            total = combiner(term_losses, ctx)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            for name, value in term_losses.items():
+                sums[name] += value.detach()
+            step_totals.append(total.detach())
+            step += 1
+
+        train_losses = {n: float(s) / steps_per_epoch for n, s in sums.items()}
+        totals = torch.stack(step_totals).float().cpu().tolist()
+        if not all(map(math.isfinite, [*train_losses.values(), *totals])):
+            raise TrainingError(f"non-finite loss in epoch {epoch}: {train_losses}")
+        for name, value in train_losses.items():
+            term_history[name].append(value)
+        val = evaluate(model, data, losses[main.name], cfg.eval_batch_size, amp, channels_last)
+        row = {
+            "train/loss": sum(totals) / len(totals),
+            **{f"train/{n}": v for n, v in train_losses.items()},
+            **{f"val/{k}": v for k, v in val.items()},
+            **{f"weight/{n}": w for n, w in combiner.weights().items()},
+            "lr": sched.get_last_lr()[0],
+            "time/epoch_s": time.perf_counter() - t_epoch,
+        }
+        history.append(row)
+        reporter.series("train/loss_step", totals, step - len(totals))
+        reporter.metrics(row, epoch)
+        bar.update(1)
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train/loss", spec.objective.metric)
+                         if k in row})
+        if reporter.should_stop():
+            stopped = True
+            break
+    bar.close()
+
+    wall = time.perf_counter() - t_start
+    final = dict(history[-1])
+    final["time/fit_s"] = wall
+    reporter.metrics({"time/fit_s": wall}, len(history) - 1)
+    return FitResult(
+        objective=objective_value(history, spec.objective.metric, spec.objective.direction,
+                                  spec.objective.reduce),
+        metrics=final, history=history, device=str(device),
+        device_name=torch.cuda.get_device_name(device) if cuda else "cpu",
+        wall_time_s=wall, stopped_early=stopped,
+    )
+
+
+@torch.no_grad()
+def evaluate(model, data, main_loss, batch_size: int, amp: bool, channels_last: bool):
+    """Main-output metrics on the validation split (the aux heads are off in eval mode)."""
+    model.eval()
+    device = data.val.x.device
+    target_name = data.default_target
+    conf = torch.zeros(data.num_classes, data.num_classes, dtype=torch.long, device=device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    n = len(data.val)
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(start + batch_size, n), device=device)
+        x, y = data.val.batch(idx)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x)["out"]
+        target = y[target_name]
+        loss_sum += main_loss(out, target).detach() * len(idx)
+        pred = out.argmax(1)
+        if data.task == "segmentation":
+            conf += M.confusion_matrix(pred, target, data.num_classes, data.ignore_index)
+        else:
+            correct += (pred == target).sum()
+    result = {"loss": float(loss_sum) / n}
+    if data.task == "segmentation":
+        result.update(miou=M.miou(conf), pixel_acc=M.pixel_acc(conf))
+    else:
+        result.update(accuracy=float(correct) / n)
+    return result
+
+
+def _majority_baseline(data) -> dict[str, float]:
+    """Validation metrics of always predicting the training set's most frequent class."""
+    target = data.train.targets[data.default_target]
+    valid = target[target != data.ignore_index] if data.ignore_index is not None else target
+    majority = int(torch.bincount(valid.reshape(-1)).argmax())
+    val_target = data.val.targets[data.default_target]
+    pred = torch.full_like(val_target, majority)
+    if data.task == "segmentation":
+        conf = M.confusion_matrix(pred, val_target, data.num_classes, data.ignore_index)
+        return {"miou": M.miou(conf), "pixel_acc": M.pixel_acc(conf)}
+    return {"accuracy": M.accuracy(pred, val_target)}
+
+
+def objective_value(history: list[dict[str, float]], metric: str, direction: str,
+                    reduce: str) -> float:
+    if metric not in history[-1]:
+        raise AblateError(f"objective.metric {metric!r} was not measured; measured: "
+                          f"{', '.join(sorted(history[-1]))}")
+    values = [row[metric] for row in history]
+    if reduce == "last":
+        return values[-1]
+    return max(values) if direction == "maximize" else min(values)
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, leave=False)
