@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXPERIMENT ?= experiments/pspnet_aux_weight.yaml
 ARGS   ?=
+WORKERS ?= 2
 
 .PHONY: install sweep report ui test lint bench clean
 
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 sweep: install
-	$(BIN)/ablate sweep $(EXPERIMENT) $(ARGS)
+	$(BIN)/ablate sweep $(EXPERIMENT) --workers $(WORKERS) $(ARGS)
 
 report: install
 	$(BIN)/ablate report $(EXPERIMENT) $(ARGS)

@@ -45,11 +45,11 @@ def analyze(seeds: pd.DataFrame, aliases: list[str], metric: str, direction: str
     raw = [float("nan")] + [welch_p(best["_values"], v) for v in table["_values"].iloc[1:]]
     table["p_vs_best"] = raw
     table["p_vs_best_holm"] = [float("nan")] + holm(raw[1:])
+    table["label"] = [label_of(r, aliases) for _, r in table.iterrows()]
     same = table.iloc[1:][~(table["p_vs_best_holm"].iloc[1:] < ALPHA)]
     claim = len(table) > 1 and same.empty and best["n"] >= 2
     baseline_col = "baseline/" + metric.split("/", 1)[-1]
     baseline = float(seeds[baseline_col].mean()) if baseline_col in seeds else None
-    table["label"] = [label_of(r, aliases) for _, r in table.iterrows()]
     return Analysis(table.drop(columns="_values"), table.iloc[0].drop("_values"),
                     same.drop(columns="_values"), bool(claim), baseline,
                     label_of(best, aliases))
