@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 
 
-def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int,
-                     ignore_index: int | None = None) -> Tensor:
+def confusion_matrix(
+    pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None
+) -> Tensor:
     """``[C, C]`` counts, rows = true class, columns = predicted class; ignored pixels dropped."""
     pred, target = pred.reshape(-1), target.reshape(-1)
     keep = (target >= 0) & (target < num_classes)

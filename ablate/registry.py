@@ -34,7 +34,9 @@ class Registry(Generic[T]):
 
         def decorator(obj: T) -> T:
             if key in self._items:
-                raise ValueError(f"{self.kind} {key!r} is already registered ({self._items[key]!r})")
+                raise ValueError(
+                    f"{self.kind} {key!r} is already registered ({self._items[key]!r})"
+                )
             self._items[key] = obj
             return obj
 

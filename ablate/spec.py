@@ -8,7 +8,6 @@ schema.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import inspect
@@ -167,7 +166,7 @@ class Experiment(_Strict):
         return {k: d[k] for k in ("data", "model", "terms", "combiner", "train")}
 
     def config_hash(self) -> str:
-        """A stable 12-hex-digit id of the configuration (key order and spelling of floats aside)."""
+        """A stable 12-hex-digit id of the configuration (independent of key order)."""
         blob = json.dumps(self.training_config(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -198,7 +197,9 @@ def load(
     return validate(raw, source=str(path), check_search=check_search)
 
 
-def validate(raw: Mapping[str, Any], source: str | None = None, *, check_search=True) -> Experiment:
+def validate(
+    raw: Mapping[str, Any], source: str | None = None, *, check_search=True
+) -> Experiment:
     from ablate.registry import load_plugins
 
     plugins = raw.get("plugins") or []
@@ -310,7 +311,9 @@ def _known_keys(model, loc: list[str]) -> list[str]:
                 continue
             ann = node.model_fields[part].annotation
             args = getattr(ann, "__args__", ())
-            node = next(a for a in (*args, ann) if isinstance(a, type) and issubclass(a, BaseModel))
+            node = next(
+                a for a in (*args, ann) if isinstance(a, type) and issubclass(a, BaseModel)
+            )
         return list(node.model_fields)
     except (AttributeError, KeyError, StopIteration, TypeError):
         return []
@@ -342,13 +345,19 @@ def check_kwargs(fn: Callable, params: Mapping[str, Any], path: str, kind: str, 
         fields[name] = (hints.get(name, Any), default)
     for key in params:
         if key in INJECTED.get(kind, ()):
-            raise ConfigError(f"{path}.{key}", f"is set by ablate, not by the spec", source)
+            raise ConfigError(f"{path}.{key}", "is set by ablate, not by the spec", source)
         if key not in fields and not open_kwargs:
-            raise ConfigError(f"{path}.{key}", "unknown parameter" + _did_you_mean(key, fields)
-                              + f"; accepted: {', '.join(fields) or 'none'}", source)
+            raise ConfigError(
+                f"{path}.{key}",
+                "unknown parameter"
+                + _did_you_mean(key, fields)
+                + f"; accepted: {', '.join(fields) or 'none'}",
+                source,
+            )
     extra = "allow" if open_kwargs else "forbid"
     model = pydantic.create_model(  # type: ignore[call-overload]
-        f"{kind}_params", __config__=ConfigDict(extra=extra, arbitrary_types_allowed=True),
+        f"{kind}_params",
+        __config__=ConfigDict(extra=extra, arbitrary_types_allowed=True),
         **fields,
     )
     try:
@@ -377,8 +386,13 @@ def check_components(spec: Experiment, source: str | None) -> None:
         except AblateError as exc:
             raise ConfigError(path, str(exc), source) from None
 
-    check_kwargs(lookup(DATASETS, spec.data.name, "data.name"), spec.data.params,
-                 "data.params", "dataset", source)
+    check_kwargs(
+        lookup(DATASETS, spec.data.name, "data.name"),
+        spec.data.params,
+        "data.params",
+        "dataset",
+        source,
+    )
     model_cls = lookup(MODELS, spec.model.name, "model.name")
     check_kwargs(model_cls, spec.model.params, "model.params", "model", source)
     outputs = getattr(model_cls, "outputs", None)
@@ -386,8 +400,12 @@ def check_components(spec: Experiment, source: str | None) -> None:
         loss = lookup(LOSSES, term.loss, f"terms.{i}.loss")
         check_kwargs(loss, term.params, f"terms.{i}.params", "loss", source)
         if outputs is not None and term.output not in outputs:
-            raise ConfigError(f"terms.{i}.output", f"model {spec.model.name!r} has no output "
-                              f"{term.output!r}; its outputs: {', '.join(outputs)}", source)
+            raise ConfigError(
+                f"terms.{i}.output",
+                f"model {spec.model.name!r} has no output "
+                f"{term.output!r}; its outputs: {', '.join(outputs)}",
+                source,
+            )
     comb = lookup(COMBINERS, spec.combiner.method, "combiner.method")
     params = check_kwargs(comb, spec.combiner.params, "combiner.params", "combiner", source)
     try:
@@ -409,8 +427,9 @@ def _check_search(spec: Experiment, source: str | None) -> None:
             try:
                 get_path(raw, parent)
             except (KeyError, IndexError, ValueError, TypeError):
-                raise ConfigError(f"{where}.path", f"{p.path!r} is not a path in this experiment",
-                                  source) from None
+                raise ConfigError(
+                    f"{where}.path", f"{p.path!r} is not a path in this experiment", source
+                ) from None
         if spec.search.sampler == "grid":
             try:
                 values = p.grid()
@@ -422,8 +441,9 @@ def _check_search(spec: Experiment, source: str | None) -> None:
             try:
                 with_values(spec, {alias: value})
             except ConfigError as exc:
-                raise ConfigError(where, f"value {value!r} is invalid at {exc.path}: "
-                                  f"{exc.message}", source) from None
+                raise ConfigError(
+                    where, f"value {value!r} is invalid at {exc.path}: {exc.message}", source
+                ) from None
 
 
 def grid_cells(spec: Experiment) -> list[dict[str, Any]]:
@@ -433,7 +453,3 @@ def grid_cells(spec: Experiment) -> list[dict[str, Any]]:
     aliases = list(spec.search.params)
     axes = [spec.search.params[a].grid() for a in aliases]
     return [dict(zip(aliases, combo, strict=True)) for combo in itertools.product(*axes)]
-
-
-def deep_copy(raw: Any) -> Any:
-    return copy.deepcopy(raw)

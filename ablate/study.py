@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -57,14 +58,18 @@ class SweepResult:
 def open_storage(url: str):
     import optuna
 
+    # The heartbeat is what lets a resumed sweep tell a killed one's trials from live ones.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
     if url.startswith("sqlite:///"):
-        T._check_sqlite_path(url[len("sqlite:///"):], "Optuna storage", url)
+        T._check_sqlite_path(url[len("sqlite:///") :], "Optuna storage", url)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine,
-                                          heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+        )
     except Exception as exc:  # noqa: BLE001  (SQLAlchemy/driver errors vary by backend)
         raise AblateError(f"cannot open Optuna storage {url!r}: {exc}") from None
 
@@ -88,8 +93,9 @@ def suggest(trial, search: S.Search) -> dict[str, Any]:
         if p.type == "categorical":
             values[alias] = trial.suggest_categorical(alias, p.choices)
         elif p.type == "int":
-            values[alias] = trial.suggest_int(alias, int(p.low), int(p.high),
-                                              step=int(p.step or 1), log=p.log)
+            values[alias] = trial.suggest_int(
+                alias, int(p.low), int(p.high), step=int(p.step or 1), log=p.log
+            )
         else:
             values[alias] = trial.suggest_float(alias, p.low, p.high, step=p.step, log=p.log)
     return values
@@ -99,17 +105,25 @@ def search_fingerprint(spec: S.Experiment) -> str:
     """What must not change between runs of one study (seeds may be added)."""
     d = spec.model_dump(mode="json")
     d["search"] = {k: v for k, v in d["search"].items() if k != "seeds"}
-    keep = {k: d[k] for k in ("data", "model", "terms", "combiner", "train", "objective",
-                              "search")}
+    keep = {
+        k: d[k] for k in ("data", "model", "terms", "combiner", "train", "objective", "search")
+    }
     return json.dumps(keep, sort_keys=True)
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def sweep(spec: S.Experiment, *, workers: int = 1, storage: str | None = None,
-          tracking_uri: str | None = None, study_name: str | None = None,
-          progress: bool = True, overrides: list[str] | None = None) -> SweepResult:
+def sweep(
+    spec: S.Experiment,
+    *,
+    workers: int = 1,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    study_name: str | None = None,
+    progress: bool = True,
+    overrides: list[str] | None = None,
+) -> SweepResult:
     import optuna
     from optuna.trial import TrialState
 
@@ -123,8 +137,13 @@ def sweep(spec: S.Experiment, *, workers: int = 1, storage: str | None = None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = spec.objective.direction
     try:
-        study = optuna.create_study(study_name=name, storage=rdb, sampler=make_sampler(spec),
-                                    direction=direction, load_if_exists=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=rdb,
+            sampler=make_sampler(spec),
+            direction=direction,
+            load_if_exists=True,
+        )
     except Exception as exc:  # noqa: BLE001
         raise AblateError(f"cannot create or load study {name!r}: {exc}") from None
     fp = search_fingerprint(spec)
@@ -136,7 +155,8 @@ def sweep(spec: S.Experiment, *, workers: int = 1, storage: str | None = None,
         raise AblateError(
             f"study {name!r} already exists in {storage_url} with a different experiment "
             "(its configuration or search space changed); pass --study NEW_NAME to start a new "
-            "study, or remove the old one")
+            "study, or remove the old one"
+        )
     if study.direction.name.lower() != direction:
         raise AblateError(f"study {name!r} exists with direction {study.direction.name.lower()}")
 
@@ -149,8 +169,12 @@ def sweep(spec: S.Experiment, *, workers: int = 1, storage: str | None = None,
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                               initializer=_init_worker, initargs=(threads, os.getpid()))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(threads, os.getpid()),
+    )
     heart = _Heartbeat(rdb)
     heart.start()
     inflight: dict[Future, tuple[TrialWork, int]] = {}
@@ -167,15 +191,20 @@ def sweep(spec: S.Experiment, *, workers: int = 1, storage: str | None = None,
                 bar.update(len(work.results))
                 counts["reused"] += len(work.results)
                 for seed in sorted(work.waiting):
-                    fut = pool.submit(run_cell, _payload(work, seed, spec, tracking_uri,
-                                                         exp_id, name))
+                    fut = pool.submit(
+                        run_cell, _payload(work, seed, spec, tracking_uri, exp_id, name)
+                    )
                     inflight[fut] = (work, seed)
                 if not work.waiting:
                     _finish_trial(study, c, work, spec, heart)
             if not inflight:
-                if _others_running(study):  # another sweep process holds trials: wait for it
+                if _others_running(study):
+                    # Another process holds trials: wait until they finish, or until their
+                    # heartbeats go stale (a killed sweep) and their cells can be taken over.
                     time.sleep(HEARTBEAT_S)
                     _reconcile(study, c, exp_id, name)
+                    if spec.search.sampler == "grid":
+                        _enqueue_missing_grid(study, spec)
                     continue
                 break
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)
@@ -189,16 +218,20 @@ def sweep(spec: S.Experiment, *, workers: int = 1, storage: str | None = None,
                 if not work.waiting:
                     _finish_trial(study, c, work, spec, heart)
     except BrokenProcessPool:
-        raise AblateError("a worker process died (out of memory?); run the same command "
-                          "again to resume") from None
+        raise AblateError(
+            "a worker process died (out of memory?); run the same command again to resume"
+        ) from None
     finally:
         bar.close()
         heart.stop()
         pool.shutdown(wait=True, cancel_futures=True)
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    summary = {"study/configs_complete": len(complete),
-               "study/cells_trained": counts["trained"], "study/cells_failed": counts["failed"]}
+    summary = {
+        "study/configs_complete": len(complete),
+        "study/cells_trained": counts["trained"],
+        "study/cells_failed": counts["failed"],
+    }
     if complete:
         summary["study/best_value"] = study.best_value
     T.log_metrics(c, study_run_id, summary)
@@ -213,14 +246,23 @@ def _study_run(c, exp_id, name, spec, storage_url, overrides) -> str:
         T.reopen_run(c, run_id)
         return run_id
     run_id = T.start_run(c, exp_id, name, {T.ROLE: "study", T.STUDY: name})
-    s = spec.search
-    T.log_params(c, run_id, {
-        "sampler": s.sampler, "seeds": json.dumps(s.seeds), "n_trials": s.n_trials,
-        "objective": f"{spec.objective.direction} {spec.objective.metric} ({spec.objective.reduce})",
-        "optuna_storage": storage_url, "overrides": json.dumps(overrides),
-        **{f"search.{a}": json.dumps(p.model_dump(exclude_none=True))
-           for a, p in s.params.items()},
-    })
+    s, o = spec.search, spec.objective
+    T.log_params(
+        c,
+        run_id,
+        {
+            "sampler": s.sampler,
+            "seeds": json.dumps(s.seeds),
+            "n_trials": s.n_trials,
+            "objective": f"{o.direction} {o.metric} ({o.reduce})",
+            "optuna_storage": storage_url,
+            "overrides": json.dumps(overrides),
+            **{
+                f"search.{a}": json.dumps(p.model_dump(exclude_none=True))
+                for a, p in s.params.items()
+            },
+        },
+    )
     return run_id
 
 
@@ -231,9 +273,13 @@ def _reconcile(study, c, exp_id: str, name: str) -> None:
 
     optuna.storages.fail_stale_trials(study)
     live = {str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    stale = [r for r in T.find_runs(c, exp_id, study=name)
-             if r.info.status == "RUNNING" and r.data.tags.get(T.ROLE) in ("config", "seed")
-             and r.data.tags.get(T.TRIAL) not in live]
+    stale = [
+        r
+        for r in T.find_runs(c, exp_id, study=name)
+        if r.info.status == "RUNNING"
+        and r.data.tags.get(T.ROLE) in ("config", "seed")
+        and r.data.tags.get(T.TRIAL) not in live
+    ]
     T.mark_interrupted(c, stale, "interrupted: the process ended before the run finished")
 
 
@@ -241,8 +287,9 @@ def _enqueue_missing_grid(study, spec: S.Experiment) -> None:
     from optuna.trial import TrialState
 
     have = set()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
-                                                      TrialState.WAITING)):
+    for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    ):
         params = t.system_attrs.get("fixed_params", t.params)
         have.add(json.dumps(params, sort_keys=True))
     for cell in S.grid_cells(spec):
@@ -289,8 +336,12 @@ def _next_trial(study, spec, c, exp_id, study_run_id, name) -> TrialWork | None:
     for r in T.find_runs(c, exp_id, study=name, config_hash=h, role="seed"):
         seed = int(r.data.tags[T.SEED])
         if r.info.status == "FINISHED" and seed in spec.search.seeds and seed not in finished:
-            finished[seed] = {"status": "FINISHED", "objective": r.data.metrics.get("objective"),
-                              "metrics": dict(r.data.metrics), "run_id": r.info.run_id}
+            finished[seed] = {
+                "status": "FINISHED",
+                "objective": r.data.metrics.get("objective"),
+                "metrics": dict(r.data.metrics),
+                "run_id": r.info.run_id,
+            }
     work.results = finished
     work.waiting = set(spec.search.seeds) - set(finished)
     return work
@@ -304,8 +355,13 @@ def _config_run(c, exp_id, study_run_id, name, number, h, values, trial_spec) ->
         T.reopen_run(c, run_id)
         c.set_tag(run_id, T.TRIAL, str(number))
         return run_id
-    run_id = T.start_run(c, exp_id, label, {T.ROLE: "config", T.STUDY: name,
-                                            T.TRIAL: str(number), T.HASH: h}, study_run_id)
+    run_id = T.start_run(
+        c,
+        exp_id,
+        label,
+        {T.ROLE: "config", T.STUDY: name, T.TRIAL: str(number), T.HASH: h},
+        study_run_id,
+    )
     T.log_params(c, run_id, {**values, **trial_spec.flatten()})
     return run_id
 
@@ -398,7 +454,7 @@ def _init_worker(threads: int, parent_pid: int) -> None:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """A worker must not outlive a killed driver: it would finish a cell the resumed sweep retrains."""
+    """A worker must not outlive a killed driver: it would finish a cell a resumed sweep redoes."""
     import signal
 
     try:
@@ -413,10 +469,17 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _payload(work: TrialWork, seed: int, spec, tracking_uri, exp_id, name) -> dict:
-    return {"spec": work.spec.model_dump(mode="json"), "values": work.values, "seed": seed,
-            "trial": work.trial.number, "config_hash": work.config_hash,
-            "config_run": work.run_id, "tracking_uri": tracking_uri, "experiment_id": exp_id,
-            "study": name}
+    return {
+        "spec": work.spec.model_dump(mode="json"),
+        "values": work.values,
+        "seed": seed,
+        "trial": work.trial.number,
+        "config_hash": work.config_hash,
+        "config_run": work.run_id,
+        "tracking_uri": tracking_uri,
+        "experiment_id": exp_id,
+        "study": name,
+    }
 
 
 def run_cell(p: dict) -> dict:
@@ -428,10 +491,16 @@ def run_cell(p: dict) -> dict:
     spec = S.validate(p["spec"], check_search=False)
     c = T.client(p["tracking_uri"])
     label = " ".join(f"{k}={v}" for k, v in p["values"].items())
-    tags = {T.ROLE: "seed", T.STUDY: p["study"], T.TRIAL: str(p["trial"]),
-            T.HASH: p["config_hash"], T.SEED: str(p["seed"])}
-    run_id = T.start_run(c, p["experiment_id"], f"{label} seed={p['seed']}".strip(), tags,
-                         p["config_run"])
+    tags = {
+        T.ROLE: "seed",
+        T.STUDY: p["study"],
+        T.TRIAL: str(p["trial"]),
+        T.HASH: p["config_hash"],
+        T.SEED: str(p["seed"]),
+    }
+    run_id = T.start_run(
+        c, p["experiment_id"], f"{label} seed={p['seed']}".strip(), tags, p["config_run"]
+    )
     reporter = None
     try:
         T.log_params(c, run_id, {**p["values"], "seed": p["seed"], **spec.flatten()})
@@ -443,8 +512,13 @@ def run_cell(p: dict) -> dict:
             c.set_tag(run_id, "ablate.gpu", result.device_name)
         T.log_metrics(c, run_id, {"objective": result.objective})
         T.end_run(c, run_id, "FINISHED")
-        return {"status": "FINISHED", "seed": p["seed"], "objective": result.objective,
-                "metrics": result.metrics, "run_id": run_id}
+        return {
+            "status": "FINISHED",
+            "seed": p["seed"],
+            "objective": result.objective,
+            "metrics": result.metrics,
+            "run_id": run_id,
+        }
     except Exception as exc:  # noqa: BLE001  (any failure ends the run FAILED; the sweep goes on)
         if reporter is not None:
             try:

@@ -19,7 +19,12 @@ from ablate.errors import AblateError
 from ablate.train import Reporter
 
 ROLE, STUDY, TRIAL, HASH, SEED = (
-    "ablate.role", "ablate.study", "ablate.trial", "ablate.config_hash", "ablate.seed")
+    "ablate.role",
+    "ablate.study",
+    "ablate.trial",
+    "ablate.config_hash",
+    "ablate.seed",
+)
 FAILURE = "ablate.failure"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # UI opens on runs
 PARENT = "mlflow.parentRunId"
@@ -40,12 +45,14 @@ def check_tracking_uri(uri: str) -> None:
                     raise AblateError(f"MLflow tracking server {uri} answered {resp.status}")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise AblateError(f"cannot reach the MLflow tracking server at {uri}: {reason}") \
-                from None
+            raise AblateError(
+                f"cannot reach the MLflow tracking server at {uri}: {reason}"
+            ) from None
     elif uri.startswith("sqlite:///"):
-        _check_sqlite_path(uri[len("sqlite:///"):], "MLflow tracking URI", uri)
-    elif "://" in uri and not uri.startswith(("file://", "postgresql", "mysql", "mssql",
-                                                "databricks")):
+        _check_sqlite_path(uri[len("sqlite:///") :], "MLflow tracking URI", uri)
+    elif "://" in uri and not uri.startswith(
+        ("file://", "postgresql", "mysql", "mssql", "databricks")
+    ):
         raise AblateError(f"unsupported MLflow tracking URI {uri!r}")
 
 
@@ -77,16 +84,18 @@ def find_runs(c, experiment_id: str, **tags: str) -> list:
     filt = " and ".join(f"tags.`ablate.{k}` = '{v}'" for k, v in tags.items())
     runs, token = [], None
     while True:
-        page = c.search_runs([experiment_id], filter_string=filt, max_results=1000,
-                             page_token=token)
+        page = c.search_runs(
+            [experiment_id], filter_string=filt, max_results=1000, page_token=token
+        )
         runs.extend(page)
         token = page.token
         if not token:
             return runs
 
 
-def start_run(c, experiment_id: str, name: str, tags: Mapping[str, str],
-              parent: str | None = None) -> str:
+def start_run(
+    c, experiment_id: str, name: str, tags: Mapping[str, str], parent: str | None = None
+) -> str:
     tags = dict(tags)
     if parent:
         tags[PARENT] = parent
@@ -123,8 +132,8 @@ def reopen_run(c, run_id: str) -> None:
 class MLflowReporter(Reporter):
     """Buffers the trainer's values and writes them with ``log_batch`` on a background thread.
 
-    The training thread only appends to a list; one writer thread sends a batch per epoch. ``close``
-    waits for every batch, so nothing is lost when the run ends.
+    The training thread only appends to a list; one writer thread sends a batch per epoch.
+    ``close`` waits for every batch, so nothing is lost when the run ends.
     """
 
     def __init__(self, c, run_id: str):
@@ -143,15 +152,17 @@ class MLflowReporter(Reporter):
 
     def series(self, name: str, values: Sequence[float], first_step: int) -> None:
         now = int(time.time() * 1000)
-        self._buffer.extend(self._metric(name, float(v), now, first_step + i)
-                            for i, v in enumerate(values))
+        self._buffer.extend(
+            self._metric(name, float(v), now, first_step + i) for i, v in enumerate(values)
+        )
 
     def _flush(self) -> None:
         batch, self._buffer = self._buffer, []
         for i in range(0, len(batch), MAX_METRICS_PER_BATCH):
             chunk = batch[i : i + MAX_METRICS_PER_BATCH]
             self._pending.append(
-                self._writer.submit(self._client.log_batch, self._run_id, metrics=chunk))
+                self._writer.submit(self._client.log_batch, self._run_id, metrics=chunk)
+            )
 
     def close(self) -> None:
         self._flush()

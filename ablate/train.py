@@ -66,8 +66,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
-        progress: bool = True) -> FitResult:
+def fit(
+    spec: Experiment, seed: int = 0, reporter: Reporter | None = None, progress: bool = True
+) -> FitResult:
     reporter = reporter or Reporter()
     cfg = spec.train
     t_start = time.perf_counter()
@@ -81,20 +82,33 @@ def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
     # Data first, from its own seed: every training seed sees the same scenes.
     data = build(DATASETS.get(spec.data.name), spec.data.params, device=str(device))
     seed_everything(seed)
-    model = build(MODELS.get(spec.model.name), spec.model.params,
-                  num_classes=data.num_classes, in_channels=data.in_channels).to(device)
+    model = build(
+        MODELS.get(spec.model.name),
+        spec.model.params,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+    ).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    losses = {t.name: build(LOSSES.get(t.loss), t.params, num_classes=data.num_classes,
-                            dataset=data).to(device) for t in spec.terms}
+    losses = {
+        t.name: build(LOSSES.get(t.loss), t.params, num_classes=data.num_classes, dataset=data).to(
+            device
+        )
+        for t in spec.terms
+    }
     targets = {t.name: t.target or data.default_target for t in spec.terms}
-    combiner = build(COMBINERS.get(spec.combiner.method), spec.combiner.params,
-                     terms=[t.name for t in spec.terms]).to(device)
+    combiner = build(
+        COMBINERS.get(spec.combiner.method),
+        spec.combiner.params,
+        terms=[t.name for t in spec.terms],
+    ).to(device)
     main = next((t for t in spec.terms if t.output == "out"), spec.terms[0])
 
     # Combiner parameters (learned task weights) are optimised with the model, without decay.
-    groups = [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay},
-              {"params": list(combiner.parameters()), "weight_decay": 0.0}]
+    groups = [
+        {"params": list(model.parameters()), "weight_decay": cfg.weight_decay},
+        {"params": list(combiner.parameters()), "weight_decay": 0.0},
+    ]
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
@@ -103,8 +117,11 @@ def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     # Poly schedule per iteration, as in PSPNet: lr = base * (1 - it / max_it) ** power.
-    poly = (lambda it: (1 - it / total_steps) ** cfg.poly_power) if cfg.lr_schedule == "poly" \
+    poly = (
+        (lambda it: (1 - it / total_steps) ** cfg.poly_power)
+        if cfg.lr_schedule == "poly"
         else (lambda it: 1.0)
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, poly)
     shuffle = torch.Generator().manual_seed(seed)
 
@@ -112,8 +129,13 @@ def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
     history: list[dict[str, float]] = []
     term_history: dict[str, list[float]] = {t.name: [] for t in spec.terms}
     kpis: dict[str, float] = {}
-    ctx = Context(epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, history=term_history,
-                  kpis=kpis, shared_params=[p for p in model.parameters() if p.requires_grad])
+    ctx = Context(
+        epochs=cfg.epochs,
+        steps_per_epoch=steps_per_epoch,
+        history=term_history,
+        kpis=kpis,
+        shared_params=[p for p in model.parameters() if p.requires_grad],
+    )
     step = 0
     stopped = False
     bar = _progress(cfg.epochs, progress, f"{spec.name} seed={seed}")
@@ -132,8 +154,9 @@ def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
             ctx.epoch, ctx.step = epoch, step
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = model(x)
-            term_losses = {t.name: losses[t.name](outputs[t.output], y[targets[t.name]])
-                           for t in spec.terms}
+            term_losses = {
+                t.name: losses[t.name](outputs[t.output], y[targets[t.name]]) for t in spec.terms
+            }
             total = combiner(term_losses, ctx)
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -163,8 +186,9 @@ def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
         reporter.series("train/loss_step", totals, step - len(totals))
         reporter.metrics(row, epoch)
         bar.update(1)
-        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train/loss", spec.objective.metric)
-                         if k in row})
+        bar.set_postfix(
+            {k: f"{row[k]:.3f}" for k in ("train/loss", spec.objective.metric) if k in row}
+        )
         if reporter.should_stop():
             stopped = True
             break
@@ -175,11 +199,15 @@ def fit(spec: Experiment, seed: int = 0, reporter: Reporter | None = None,
     final["time/fit_s"] = wall
     reporter.metrics({"time/fit_s": wall}, len(history) - 1)
     return FitResult(
-        objective=objective_value(history, spec.objective.metric, spec.objective.direction,
-                                  spec.objective.reduce),
-        metrics=final, history=history, device=str(device),
+        objective=objective_value(
+            history, spec.objective.metric, spec.objective.direction, spec.objective.reduce
+        ),
+        metrics=final,
+        history=history,
+        device=str(device),
         device_name=torch.cuda.get_device_name(device) if cuda else "cpu",
-        wall_time_s=wall, stopped_early=stopped,
+        wall_time_s=wall,
+        stopped_early=stopped,
     )
 
 
@@ -228,11 +256,14 @@ def _majority_baseline(data) -> dict[str, float]:
     return {"accuracy": M.accuracy(pred, val_target)}
 
 
-def objective_value(history: list[dict[str, float]], metric: str, direction: str,
-                    reduce: str) -> float:
+def objective_value(
+    history: list[dict[str, float]], metric: str, direction: str, reduce: str
+) -> float:
     if metric not in history[-1]:
-        raise AblateError(f"objective.metric {metric!r} was not measured; measured: "
-                          f"{', '.join(sorted(history[-1]))}")
+        raise AblateError(
+            f"objective.metric {metric!r} was not measured; measured: "
+            f"{', '.join(sorted(history[-1]))}"
+        )
     values = [row[metric] for row in history]
     if reduce == "last":
         return values[-1]

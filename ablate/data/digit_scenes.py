@@ -52,13 +52,38 @@ def digit_scenes(
         raise ValueError("need 4 <= min_scale <= max_scale <= size")
     images, labels, train_idx, val_idx = glyph_split(0.25, seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    train = _render(images[train_idx], labels[train_idx], train_scenes, size, min_digits,
-                    max_digits, min_scale, max_scale, noise, gen)
-    val = _render(images[val_idx], labels[val_idx], val_scenes, size, min_digits, max_digits,
-                  min_scale, max_scale, noise, gen)
+    train = _render(
+        images[train_idx],
+        labels[train_idx],
+        train_scenes,
+        size,
+        min_digits,
+        max_digits,
+        min_scale,
+        max_scale,
+        noise,
+        gen,
+    )
+    val = _render(
+        images[val_idx],
+        labels[val_idx],
+        val_scenes,
+        size,
+        min_digits,
+        max_digits,
+        min_scale,
+        max_scale,
+        noise,
+        gen,
+    )
     return Dataset(
-        train=train, val=val, num_classes=11, in_channels=3, task="segmentation",
-        default_target="mask", ignore_index=255,
+        train=train,
+        val=val,
+        num_classes=11,
+        in_channels=3,
+        task="segmentation",
+        default_target="mask",
+        ignore_index=255,
         class_names=["background", *(str(d) for d in range(10))],
     ).to(device)
 
@@ -67,16 +92,18 @@ def _render(glyphs, digits, n, size, lo_n, hi_n, lo_s, hi_s, noise, gen) -> Spli
     def randint(lo: int, hi: int) -> int:  # inclusive bounds
         return int(torch.randint(lo, hi + 1, (1,), generator=gen))
 
-    x = torch.rand(n, 3, 1, 1, generator=gen) * 0.3 + noise * torch.randn(n, 3, size, size,
-                                                                          generator=gen)
+    x = torch.rand(n, 3, 1, 1, generator=gen) * 0.3 + noise * torch.randn(
+        n, 3, size, size, generator=gen
+    )
     mask = torch.zeros(n, size, size, dtype=torch.long)
     multi = torch.zeros(n, 10)
     for i in range(n):
         for _ in range(randint(lo_n, hi_n)):
             k = randint(0, len(glyphs) - 1)
             s = randint(lo_s, hi_s)
-            g = F.interpolate(glyphs[k][None, None], size=(s, s), mode="bilinear",
-                              align_corners=False)[0, 0].clamp(0, 1)
+            g = F.interpolate(
+                glyphs[k][None, None], size=(s, s), mode="bilinear", align_corners=False
+            )[0, 0].clamp(0, 1)
             top, left = randint(0, size - s), randint(0, size - s)
             color = torch.rand(3, 1, 1, generator=gen) * 0.5 + 0.5
             region = x[i, :, top : top + s, left : left + s]

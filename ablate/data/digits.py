@@ -34,6 +34,9 @@ def digits(val_fraction: float = 0.25, seed: int = 0, device: str = "cpu") -> Da
     return Dataset(
         train=Split(images[train, None], {"label": labels[train]}),
         val=Split(images[val, None], {"label": labels[val]}),
-        num_classes=10, in_channels=1, task="classification", default_target="label",
+        num_classes=10,
+        in_channels=1,
+        task="classification",
+        default_target="label",
         class_names=[str(d) for d in range(10)],
     ).to(device)

@@ -28,8 +28,12 @@ class CrossEntropy(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(pred.float(), target, ignore_index=self.ignore_index,
-                               label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            pred.float(),
+            target,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 @LOSSES.register("nll")
@@ -49,5 +53,6 @@ class NLL(nn.Module):
         self.ignore_index = ignore_index
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.nll_loss(F.log_softmax(pred.float(), dim=1), target,
-                          ignore_index=self.ignore_index)
+        return F.nll_loss(
+            F.log_softmax(pred.float(), dim=1), target, ignore_index=self.ignore_index
+        )

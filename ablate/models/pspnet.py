@@ -23,7 +23,7 @@ Backbone = Literal["tiny", "resnet18", "resnet34", "resnet50", "resnet101"]
 
 
 class PyramidPooling(nn.Module):
-    """Average-pool to each bin size, reduce with 1x1 conv, upsample, concatenate with the input."""
+    """Pool to each bin size, reduce by 1x1 conv, upsample, concatenate with the input."""
 
     def __init__(self, in_dim: int, reduction_dim: int, bins: tuple[int, ...]):
         super().__init__()
@@ -39,8 +39,9 @@ class PyramidPooling(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
-        pooled = [F.interpolate(s(x), size, mode="bilinear", align_corners=True)
-                  for s in self.stages]
+        pooled = [
+            F.interpolate(s(x), size, mode="bilinear", align_corners=True) for s in self.stages
+        ]
         return torch.cat([x, *pooled], 1)
 
 
@@ -120,7 +121,11 @@ class PSPNet(nn.Module):
             c3, c4 = 256 * expansion, 512 * expansion
         self.layer0 = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
-            net.layer1, net.layer2, net.layer3, net.layer4)
+            net.layer1,
+            net.layer2,
+            net.layer3,
+            net.layer4,
+        )
         self.ppm = PyramidPooling(c4, c4 // len(bins), tuple(bins))
         # Head widths follow the reference code (512 and 256 for ResNet-50: c4/4 and c3/4).
         mid = c4 // 4 if backbone != "tiny" else 64 * width
@@ -144,8 +149,9 @@ class PSPNet(nn.Module):
         size = x.shape[-2:]
         x3 = self.layer3(self.layer2(self.layer1(self.layer0(x))))
         x4 = self.layer4(x3)
-        out = {"out": F.interpolate(self.cls(self.ppm(x4)), size, mode="bilinear",
-                                    align_corners=True)}
+        out = {
+            "out": F.interpolate(self.cls(self.ppm(x4)), size, mode="bilinear", align_corners=True)
+        }
         if self.training:  # the aux head serves only the training loss
             out["aux"] = F.interpolate(self.aux(x3), size, mode="bilinear", align_corners=True)
         return out

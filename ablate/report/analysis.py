@@ -50,25 +50,39 @@ def analyze(seeds: pd.DataFrame, aliases: list[str], metric: str, direction: str
     claim = len(table) > 1 and same.empty and best["n"] >= 2
     baseline_col = "baseline/" + metric.split("/", 1)[-1]
     baseline = float(seeds[baseline_col].mean()) if baseline_col in seeds else None
-    return Analysis(table.drop(columns="_values"), table.iloc[0].drop("_values"),
-                    same.drop(columns="_values"), bool(claim), baseline,
-                    label_of(best, aliases))
+    return Analysis(
+        table.drop(columns="_values"),
+        table.iloc[0].drop("_values"),
+        same.drop(columns="_values"),
+        bool(claim),
+        baseline,
+        label_of(best, aliases),
+    )
 
 
 def headline(a: Analysis, metric: str, direction: str) -> str:
     b = a.best
-    ci = (f"95% CI [{b['ci95_low']:.3f}, {b['ci95_high']:.3f}]" if math.isfinite(b["ci95_low"])
-          else "no CI with one seed")
+    ci = (
+        f"95% CI [{b['ci95_low']:.3f}, {b['ci95_high']:.3f}]"
+        if math.isfinite(b["ci95_low"])
+        else "no CI with one seed"
+    )
     stat = f"{metric} {b['mean']:.3f} ({ci}, n={int(b['n'])})"
     word = "highest" if direction == "maximize" else "lowest"
     if len(a.table) == 1:
         return f"Only one configuration was run: {a.label} gives {stat}."
     if a.claim_best:
-        return (f"**{a.label} is best**: {stat}; every other setting is worse at p < {ALPHA} "
-                f"(Welch t-test, Holm-corrected over {len(a.table) - 1} comparisons).")
+        return (
+            f"**{a.label} is best**: {stat}; every other setting is worse at p < {ALPHA} "
+            f"(Welch t-test, Holm-corrected over {len(a.table) - 1} comparisons)."
+        )
     others = ", ".join(a.indistinguishable["label"])
-    return (f"**{a.label}** has the {word} mean, {stat}, but the data cannot tell it apart from "
-            f"{others} (Holm-corrected Welch p ≥ {ALPHA}); no single best setting is shown.")
+    if len(a.indistinguishable) == len(a.table) - 1 and len(a.table) > 2:
+        others = f"any of the other {len(a.table) - 1} settings"
+    return (
+        f"**{a.label}** has the {word} mean, {stat}, but the data cannot tell it apart from "
+        f"{others} (Holm-corrected Welch p ≥ {ALPHA}); no single best setting is shown."
+    )
 
 
 def _fmt(v) -> str:

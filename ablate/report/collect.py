@@ -31,10 +31,11 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
         raise AblateError(f"no MLflow experiment named {experiment!r} at {tracking_uri}")
     studies = T.find_runs(c, exp.experiment_id, role="study", study=study)
     if not studies:
-        raise AblateError(f"no study {study!r} in MLflow experiment {experiment!r}; run "
-                          "`ablate sweep` first")
+        raise AblateError(
+            f"no study {study!r} in MLflow experiment {experiment!r}; run `ablate sweep` first"
+        )
     srun = studies[0]
-    aliases = [k[len("search."):] for k in sorted(srun.data.params) if k.startswith("search.")]
+    aliases = [k[len("search.") :] for k in sorted(srun.data.params) if k.startswith("search.")]
     runs = T.find_runs(c, exp.experiment_id, role="seed", study=study)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     skipped: dict[str, int] = {}
@@ -47,8 +48,12 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
     metric, direction = p0["objective.metric"], p0["objective.direction"]
     rows, curves = [], []
     for r in finished:
-        row = {"run_id": r.info.run_id, "trial": int(r.data.tags[T.TRIAL]),
-               "config_hash": r.data.tags[T.HASH], "seed": int(r.data.tags[T.SEED])}
+        row = {
+            "run_id": r.info.run_id,
+            "trial": int(r.data.tags[T.TRIAL]),
+            "config_hash": r.data.tags[T.HASH],
+            "seed": int(r.data.tags[T.SEED]),
+        }
         row.update({a: _parse(r.data.params.get(a)) for a in aliases})
         row.update(r.data.metrics)
         rows.append(row)
@@ -57,8 +62,17 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
     seeds = pd.DataFrame(rows).sort_values([*aliases, "seed"], kind="stable")
     curve_df = pd.DataFrame(curves, columns=["run_id", "epoch", "value"])
     curve_df = curve_df.merge(seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id")
-    return StudyRuns(study, experiment, srun.info.run_id, aliases, metric, direction,
-                     seeds.reset_index(drop=True), curve_df, skipped)
+    return StudyRuns(
+        study,
+        experiment,
+        srun.info.run_id,
+        aliases,
+        metric,
+        direction,
+        seeds.reset_index(drop=True),
+        curve_df,
+        skipped,
+    )
 
 
 def _parse(text: str | None):

@@ -18,8 +18,14 @@ def _plt():
     return plt, sns
 
 
-def metric_vs_param(table: pd.DataFrame, seeds: pd.DataFrame, alias: str, metric: str,
-                    baseline: float | None, path: Path) -> Path:
+def metric_vs_param(
+    table: pd.DataFrame,
+    seeds: pd.DataFrame,
+    alias: str,
+    metric: str,
+    baseline: float | None,
+    path: Path,
+) -> Path:
     """Mean over seeds with its 95% t-interval as a band, the seeds as points."""
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -28,11 +34,13 @@ def metric_vs_param(table: pd.DataFrame, seeds: pd.DataFrame, alias: str, metric
     if numeric:
         ax.fill_between(t[alias], t["ci95_low"], t["ci95_high"], alpha=0.25, label="95% CI")
         sns.lineplot(data=t, x=alias, y="mean", marker="o", ax=ax, label="mean over seeds")
-        sns.scatterplot(data=seeds, x=alias, y=metric, color="black", s=14, alpha=0.6, ax=ax,
-                        label="seed runs")
+        sns.scatterplot(
+            data=seeds, x=alias, y=metric, color="black", s=14, alpha=0.6, ax=ax, label="seed runs"
+        )
     else:
-        sns.pointplot(data=seeds, x=alias, y=metric, errorbar=("ci", 95), ax=ax,
-                      order=list(t[alias]))
+        sns.pointplot(
+            data=seeds, x=alias, y=metric, errorbar=("ci", 95), ax=ax, order=list(t[alias])
+        )
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="majority-class baseline")
     ax.set_ylabel(metric)
@@ -51,8 +59,18 @@ def learning_curves(curves: pd.DataFrame, hue: str | None, metric: str, path: Pa
     data = curves.copy()
     if hue is not None:
         data[hue] = data[hue].astype(str)
-    sns.lineplot(data=data, x="epoch", y="value", hue=hue, errorbar=("ci", 95), ax=ax,
-                 palette="viridis" if hue else None)
+    sns.lineplot(
+        data=data,
+        x="epoch",
+        y="value",
+        hue=hue,
+        errorbar=("ci", 95),
+        ax=ax,
+        palette="viridis" if hue else None,
+    )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(f"Learning curves: {metric} per epoch (mean over seeds)")
     if hue is not None:

@@ -1,0 +1,80 @@
+"""Tracking overhead: the same seed run with MLflow tracking on and off, side by side.
+
+Runs are interleaved (off, on, off, on, ...) in one process so that machine noise hits both
+alike; prints each time and the ratio of medians. "On" is exactly a sweep's seed run
+(``ablate.study.run_cell``: run creation, flattened params, batched per-epoch and per-step metrics,
+tags, end of run) against a SQLite store; "off" is ``fit`` with the do-nothing reporter.
+
+    python bench/tracking_overhead.py [--repeats 3] [--set train.epochs=2 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ablate import spec as S
+from ablate import tracking as T
+from ablate.study import run_cell
+from ablate.train import Reporter, fit
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("experiment", nargs="?", default="experiments/pspnet_aux_weight.yaml")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (a sweep worker's)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    spec = S.load(args.experiment, args.overrides, check_search=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        c = T.client(uri)
+        exp = T.get_or_create_experiment(c, spec.name)
+        config_run = T.start_run(c, exp, "bench", {T.ROLE: "config", T.STUDY: "bench"})
+        payload = {
+            "spec": spec.model_dump(mode="json"),
+            "values": {},
+            "seed": 0,
+            "trial": 0,
+            "config_hash": spec.config_hash(),
+            "config_run": config_run,
+            "tracking_uri": uri,
+            "experiment_id": exp,
+            "study": "bench",
+        }
+        fit(spec, 0, Reporter(), progress=False)  # warm-up: imports, allocator, data
+        run_cell(payload)  # warm-up: MLflow schema creation, imports
+        off, on = [], []
+        for i in range(args.repeats):
+            t = time.perf_counter()
+            fit(spec, 0, Reporter(), progress=False)
+            off.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            result = run_cell(payload)
+            on.append(time.perf_counter() - t)
+            assert result["status"] == "FINISHED", result
+            print(
+                f"repeat {i}: off {off[-1]:.2f} s, on {on[-1]:.2f} s, "
+                f"ratio {on[-1] / off[-1]:.3f}",
+                flush=True,
+            )
+    ratio = statistics.median(on) / statistics.median(off)
+    print(
+        f"median off {statistics.median(off):.2f} s, on {statistics.median(on):.2f} s; "
+        f"tracking on/off = {ratio:.3f} (target <= 1.03)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Shared fixtures: a tiny experiment that trains in well under a second per seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ablate.registry import load_plugins
+
+load_plugins()
+
+TINY = {
+    "name": "tiny",
+    "data": {
+        "name": "digit_scenes",
+        "params": {
+            "size": 16,
+            "train_scenes": 32,
+            "val_scenes": 16,
+            "min_scale": 8,
+            "max_scale": 12,
+            "max_digits": 2,
+        },
+    },
+    "model": {"name": "pspnet", "params": {"backbone": "tiny"}},
+    "terms": [
+        {"name": "main", "output": "out", "loss": "ce"},
+        {"name": "aux", "output": "aux", "loss": "ce"},
+    ],
+    "combiner": {"method": "fixed", "params": {"weights": {"aux": 0.4}}},
+    "train": {"epochs": 2, "batch_size": 8, "optimizer": "adamw", "lr": 0.005, "threads": 1},
+    "search": {
+        "sampler": "grid",
+        "seeds": [0, 1],
+        "params": {
+            "aux_weight": {
+                "path": "combiner.params.weights.aux",
+                "type": "float",
+                "low": 0.0,
+                "high": 1.0,
+                "step": 0.5,
+            }
+        },
+    },
+}
+
+
+@pytest.fixture
+def tiny_raw() -> dict:
+    import copy
+
+    return copy.deepcopy(TINY)
+
+
+@pytest.fixture
+def tiny_file(tmp_path: Path, tiny_raw) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_raw))
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch) -> Path:
+    """Run in an empty folder, with MLflow and Optuna stores local to it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
