@@ -120,7 +120,7 @@ def _sweep(args) -> int:
     from ablate.study import sweep
 
     spec = S.load(args.experiment, args.overrides)
-    uri = args.tracking_uri or T.default_tracking_uri()
+    uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
     res = sweep(
         spec,
         workers=args.workers,
@@ -131,8 +131,9 @@ def _sweep(args) -> int:
         overrides=args.overrides,
     )
     print(
-        f"study {res.study_name}: {res.trained} seed runs trained, {res.reused} reused, "
-        f"{res.failed} failed"
+        f"study {res.study_name}: {res.finished_cells} of {res.expected_cells} (configuration, "
+        f"seed) runs finished; this run trained {res.trained}, reused {res.reused}, "
+        f"failed {res.failed}"
     )
     print(
         f"MLflow: {uri} — `make ui`, then open "
@@ -157,7 +158,7 @@ def _report(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
 
-    uri = args.tracking_uri or T.default_tracking_uri()
+    uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
     T.check_tracking_uri(uri)
     if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
         spec = S.load(args.target, check_search=False)
@@ -192,7 +193,7 @@ def _run(args) -> int:
     if args.no_track:
         result = fit(spec, args.seed, Reporter())
     else:
-        uri = args.tracking_uri or T.default_tracking_uri()
+        uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
         T.check_tracking_uri(uri)
         c = T.client(uri)
         exp = T.get_or_create_experiment(c, spec.name)
@@ -230,7 +231,7 @@ def _list(args) -> int:
 def _ui(args) -> int:
     from ablate import tracking as T
 
-    uri = args.tracking_uri or T.default_tracking_uri()
+    uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
     cmd = [
         sys.executable,
         "-m",

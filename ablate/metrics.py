@@ -34,7 +34,7 @@ def miou(conf: Tensor) -> float:
 def pixel_acc(conf: Tensor) -> float:
     """Share of (non-ignored) pixels labelled correctly."""
     total = conf.sum()
-    return float(conf.diag().sum() / total) if total > 0 else float("nan")
+    return float(conf.diag().sum().double() / total) if total > 0 else float("nan")
 
 
 def accuracy(pred: Tensor, target: Tensor) -> float:

@@ -42,6 +42,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (e.g. before re-importing a plugin module in a notebook)."""
+        self._items.pop(name.lower(), None)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name.lower()]

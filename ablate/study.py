@@ -50,6 +50,8 @@ class SweepResult:
     trained: int
     reused: int
     failed: int
+    finished_cells: int
+    expected_cells: int
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,9 +131,9 @@ def sweep(
 
     if workers < 1:
         raise AblateError("--workers must be at least 1")
-    tracking_uri = tracking_uri or T.default_tracking_uri()
+    tracking_uri = T.absolute_sqlite(tracking_uri or T.default_tracking_uri())
     T.check_tracking_uri(tracking_uri)
-    storage_url = storage or DEFAULT_STORAGE
+    storage_url = T.absolute_sqlite(storage or DEFAULT_STORAGE)
     rdb = open_storage(storage_url)
     name = study_name or spec.name
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -236,7 +238,20 @@ def sweep(
         summary["study/best_value"] = study.best_value
     T.log_metrics(c, study_run_id, summary)
     T.end_run(c, study_run_id, "FINISHED")
-    return SweepResult(name, exp_id, study_run_id, tracking_uri, **counts)
+    finished = {
+        (r.data.tags[T.HASH], r.data.tags[T.SEED])
+        for r in T.find_runs(c, exp_id, study=name, role="seed")
+        if r.info.status == "FINISHED" and int(r.data.tags[T.SEED]) in spec.search.seeds
+    }
+    return SweepResult(
+        name,
+        exp_id,
+        study_run_id,
+        tracking_uri,
+        **counts,
+        finished_cells=len(finished),
+        expected_cells=total,
+    )
 
 
 def _study_run(c, exp_id, name, spec, storage_url, overrides) -> str:
@@ -284,12 +299,16 @@ def _reconcile(study, c, exp_id: str, name: str) -> None:
 
 
 def _enqueue_missing_grid(study, spec: S.Experiment) -> None:
+    """Enqueue every grid configuration that is neither done for all seeds nor under way."""
     from optuna.trial import TrialState
 
+    seeds = set(spec.search.seeds)
     have = set()
     for t in study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     ):
+        if t.state == TrialState.COMPLETE and not seeds <= set(t.user_attrs.get("seeds", [])):
+            continue  # finished for fewer seeds than now asked: train the new seeds
         params = t.system_attrs.get("fixed_params", t.params)
         have.add(json.dumps(params, sort_keys=True))
     for cell in S.grid_cells(spec):
@@ -305,6 +324,9 @@ def _pop_waiting(study):
     storage = study._storage
     study_id = storage.get_study_id_from_name(study.study_name)
     for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        # Heartbeat first: Optuna never counts a RUNNING trial without one as stale, so a kill
+        # between the state change and a later first beat would leave the cell blocked forever.
+        storage.record_heartbeat(t._trial_id)
         try:
             if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
                 return optuna.trial.Trial(study, t._trial_id)
@@ -324,6 +346,7 @@ def _next_trial(study, spec, c, exp_id, study_run_id, name) -> TrialWork | None:
             trial = _pop_waiting(study)
         else:
             trial = study.ask()
+            study._storage.record_heartbeat(trial._trial_id)
     if trial is None:
         return None
     values = suggest(trial, spec.search)
@@ -387,6 +410,7 @@ def _finish_trial(study, c, work: TrialWork, spec: S.Experiment, heart) -> None:
         study.tell(work.trial, state=TrialState.FAIL)
         return
     T.end_run(c, work.run_id, "FINISHED")
+    work.trial.set_user_attr("seeds", sorted(work.results))
     study.tell(work.trial, s.mean)
 
 

@@ -33,7 +33,20 @@ MAX_PARAMS_PER_BATCH = 100
 
 
 def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    return absolute_sqlite(os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
+
+
+def absolute_sqlite(uri: str) -> str:
+    """``sqlite:///rel.db`` -> ``sqlite:////abs/rel.db``.
+
+    MLflow caches one store per URI string, and a relative SQLite path is resolved against the
+    working directory of whichever process opens it; an absolute path means one database for the
+    driver, its workers and the report alike.
+    """
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(Path(uri[len(prefix) :]).expanduser().resolve())
+    return uri
 
 
 def check_tracking_uri(uri: str) -> None:

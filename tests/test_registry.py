@@ -86,9 +86,12 @@ def test_a_plugin_module_registers_a_model_without_editing_ablate(tmp_path, monk
     tiny_raw["terms"] = [{"name": "main", "output": "out", "loss": "ce"}]
     tiny_raw["combiner"] = {"method": "fixed"}
     tiny_raw["search"]["params"] = {}
-    spec = S.validate(tiny_raw)
-    assert spec.model.name == "my_net" and "my_net" in MODELS
-    sys.modules.pop("my_plugin", None)
+    try:
+        spec = S.validate(tiny_raw)
+        assert spec.model.name == "my_net" and "my_net" in MODELS
+    finally:
+        MODELS.unregister("my_net")
+        sys.modules.pop("my_plugin", None)
 
 
 def test_an_unimportable_plugin_is_a_clear_error():

@@ -45,7 +45,9 @@ def test_no_best_is_claimed_when_the_top_settings_overlap():
     a = analyze(df, ["aux_weight"], "val/miou", "maximize")
     assert not a.claim_best
     text = headline(a, "val/miou", "maximize")
-    assert "cannot tell it apart from aux_weight=0.3" in text and "no single best" in text
+    assert text.startswith("**aux_weight=0.3** has the highest mean")
+    assert "cannot tell it apart from aux_weight=0.5 (" in text and "no single best" in text
+    assert list(a.indistinguishable["label"]) == ["aux_weight=0.5"]  # 0.0 is shown worse
 
 
 def test_minimize_ranks_the_lowest_first():
@@ -59,7 +61,7 @@ def test_report_files_are_written_from_a_real_sweep(workdir, tiny_file):
     from ablate.study import sweep
 
     res = sweep(S.load(tiny_file), workers=2, progress=False)
-    out = build_report("sqlite:///mlflow.db", "tiny", "tiny", Path("reports/tiny"))
+    out = build_report(res.tracking_uri, "tiny", "tiny", Path("reports/tiny"))
     text = out.read_text()
     assert "## Headline" in text and "majority class" in text
     for name in (

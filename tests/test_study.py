@@ -3,6 +3,7 @@
 import collections
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,17 +15,33 @@ from ablate import tracking as T
 from ablate.study import sweep
 
 
-def runs_by_role(uri="sqlite:///mlflow.db", experiment="tiny"):
-    c = T.client(uri)
+def runs_by_role(experiment="tiny"):
+    c = T.client(T.absolute_sqlite("sqlite:///mlflow.db"))
     exp = c.get_experiment_by_name(experiment)
     runs = T.find_runs(c, exp.experiment_id) if exp else []
     return c, runs, collections.Counter((r.data.tags.get(T.ROLE), r.info.status) for r in runs)
 
 
+def finished_seed_runs() -> int:
+    """Read-only count straight from SQLite: opening the store through MLflow while the sweep
+    is still creating its tables would race it on the schema migration."""
+    if not os.path.exists("mlflow.db"):
+        return 0
+    try:
+        with sqlite3.connect("file:mlflow.db?mode=ro", uri=True, timeout=5) as db:
+            return db.execute(
+                "SELECT count(*) FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
+                "WHERE tags.key = 'ablate.role' AND tags.value = 'seed' "
+                "AND runs.status = 'FINISHED'"
+            ).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def test_a_sweep_logs_study_config_and_seed_runs_nested(workdir, tiny_file):
     spec = S.load(tiny_file)
     res = sweep(spec, workers=2, progress=False)
-    assert (res.trained, res.reused, res.failed) == (6, 0, 0)
+    assert (res.trained, res.reused, res.failed, res.finished_cells) == (6, 0, 0, 6)
     c, runs, counts = runs_by_role()
     assert counts == {("study", "FINISHED"): 1, ("config", "FINISHED"): 3, ("seed", "FINISHED"): 6}
     by_id = {r.info.run_id: r for r in runs}
@@ -50,7 +67,7 @@ def test_a_sweep_logs_study_config_and_seed_runs_nested(workdir, tiny_file):
             assert r.data.tags["ablate.device"] == "cpu"
             assert len(c.get_metric_history(r.info.run_id, "val/miou")) == 2
     # the trial's value is the mean over its seeds
-    study = optuna.load_study(study_name="tiny", storage="sqlite:///optuna.db")
+    study = optuna.load_study(study_name="tiny", storage=T.absolute_sqlite("sqlite:///optuna.db"))
     for t in study.trials:
         seeds = [
             r.data.metrics["objective"]
@@ -64,7 +81,8 @@ def test_running_the_same_sweep_again_trains_nothing(workdir, tiny_file):
     spec = S.load(tiny_file)
     sweep(spec, workers=1, progress=False)
     again = sweep(spec, workers=2, progress=False)
-    assert (again.trained, again.reused) == (0, 6)
+    assert (again.trained, again.failed) == (0, 0)
+    assert (again.finished_cells, again.expected_cells) == (6, 6)
     _, _, counts = runs_by_role()
     assert counts[("seed", "FINISHED")] == 6 and counts[("config", "FINISHED")] == 3
 
@@ -121,13 +139,8 @@ def test_kill_9_midway_then_resume_completes_without_training_a_cell_twice(workd
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait for a few cells to finish, then kill midway
         time.sleep(0.5)
-        if os.path.exists("mlflow.db"):
-            try:
-                _, _, counts = runs_by_role()
-            except Exception:  # noqa: BLE001  (database still being created)
-                continue
-            if counts[("seed", "FINISHED")] >= 2:
-                break
+        if finished_seed_runs() >= 2 or proc.poll() is not None:
+            break
     assert proc.poll() is None, "the sweep finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -148,6 +161,6 @@ def test_kill_9_midway_then_resume_completes_without_training_a_cell_twice(workd
         if r.data.tags[T.ROLE] == "seed" and r.info.status == "FINISHED"
     )
     assert len(cells) == 9 and set(cells.values()) == {1}
-    study = optuna.load_study(study_name="tiny", storage="sqlite:///optuna.db")
+    study = optuna.load_study(study_name="tiny", storage=T.absolute_sqlite("sqlite:///optuna.db"))
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["aux_weight"] for t in complete) == [0.0, 0.5, 1.0]

@@ -2,7 +2,7 @@ from ablate import tracking as T
 
 
 def test_the_reporter_writes_every_buffered_point_before_close_returns(workdir):
-    c = T.client("sqlite:///mlflow.db")
+    c = T.client(T.absolute_sqlite("sqlite:///mlflow.db"))
     exp = T.get_or_create_experiment(c, "t")
     run_id = T.start_run(c, exp, "r", {T.ROLE: "seed"})
     rep = T.MLflowReporter(c, run_id)
@@ -15,6 +15,6 @@ def test_the_reporter_writes_every_buffered_point_before_close_returns(workdir):
 
 
 def test_experiments_open_on_the_runs_view_in_the_mlflow_ui(workdir):
-    c = T.client("sqlite:///mlflow.db")
+    c = T.client(T.absolute_sqlite("sqlite:///mlflow.db"))
     exp = T.get_or_create_experiment(c, "ui")
     assert c.get_experiment(exp).tags["mlflow.experimentKind"] == "custom_model_development"
