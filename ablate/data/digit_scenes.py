@@ -9,6 +9,8 @@ validation metrics measure generalisation to new handwriting, not memorised glyp
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
@@ -52,30 +54,18 @@ def digit_scenes(
         raise ValueError("need 4 <= min_scale <= max_scale <= size")
     images, labels, train_idx, val_idx = glyph_split(0.25, seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    train = _render(
-        images[train_idx],
-        labels[train_idx],
-        train_scenes,
-        size,
-        min_digits,
-        max_digits,
-        min_scale,
-        max_scale,
-        noise,
-        gen,
+    render = partial(
+        _render,
+        size=size,
+        lo_n=min_digits,
+        hi_n=max_digits,
+        lo_s=min_scale,
+        hi_s=max_scale,
+        noise=noise,
+        gen=gen,
     )
-    val = _render(
-        images[val_idx],
-        labels[val_idx],
-        val_scenes,
-        size,
-        min_digits,
-        max_digits,
-        min_scale,
-        max_scale,
-        noise,
-        gen,
-    )
+    train = render(images[train_idx], labels[train_idx], train_scenes)  # train first: the
+    val = render(images[val_idx], labels[val_idx], val_scenes)  # generator's order fixes both
     return Dataset(
         train=train,
         val=val,
