@@ -345,7 +345,11 @@ def _next_trial(study, spec, c, exp_id, study_run_id, name) -> TrialWork | None:
         if len(study.get_trials(deepcopy=False, states=states)) >= spec.search.n_trials:
             trial = _pop_waiting(study)
         else:
-            trial = study.ask()
+            with warnings.catch_warnings():
+                # Optuna's heartbeat thread only runs under optimize(); ours (_Heartbeat) covers
+                # ask/tell, so its warning about that does not apply here.
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = study.ask()
             study._storage.record_heartbeat(trial._trial_id)
     if trial is None:
         return None

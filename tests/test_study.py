@@ -164,3 +164,28 @@ def test_kill_9_midway_then_resume_completes_without_training_a_cell_twice(workd
     study = optuna.load_study(study_name="tiny", storage=T.absolute_sqlite("sqlite:///optuna.db"))
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["aux_weight"] for t in complete) == [0.0, 0.5, 1.0]
+
+
+def test_tpe_and_random_samplers_run_n_trials_over_int_and_categorical_params(workdir, tiny_file):
+    for sampler in ("tpe", "random"):
+        spec = S.load(
+            tiny_file,
+            [
+                f"search.sampler={sampler}",
+                "search.n_trials=3",
+                "search.seeds=[0]",
+                "train.epochs=1",
+                "search.params={aux_weight: {path: combiner.params.weights.aux, type: float, "
+                "low: 0.0, high: 1.0}, batch: {path: train.batch_size, type: categorical, "
+                "choices: [4, 8]}, epochs: {path: train.epochs, type: int, low: 1, high: 2}}",
+            ],
+        )
+        res = sweep(spec, study_name=f"s_{sampler}", progress=False)
+        assert (res.trained, res.failed, res.finished_cells) == (3, 0, 3)
+        study = optuna.load_study(
+            study_name=f"s_{sampler}", storage=T.absolute_sqlite("sqlite:///optuna.db")
+        )
+        assert len(study.trials) == 3
+        for t in study.trials:
+            assert t.state.name == "COMPLETE" and t.params["batch"] in (4, 8)
+            assert 0.0 <= t.params["aux_weight"] <= 1.0 and t.params["epochs"] in (1, 2)
