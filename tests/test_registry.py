@@ -62,6 +62,7 @@ def test_every_combiner_gives_a_scalar_and_names_exactly_the_terms(name):
     assert total.ndim == 0 and torch.isfinite(total)
     total.backward()
     assert a.grad is not None and b.grad is not None
+    assert all(p.grad is not None for p in comb.parameters())  # learned weights learn
     assert set(comb.weights()) == {"main", "aux"}
 
 

@@ -1,4 +1,9 @@
+import math
+
+import pytest
+
 from ablate import spec as S
+from ablate.registry import COMBINERS
 from ablate.train import Reporter, fit
 
 
@@ -55,3 +60,14 @@ def test_the_total_loss_is_the_weighted_sum_of_the_terms(tiny_raw):
     row = fit(spec, 0, progress=False).history[0]
     # epoch means: the total's mean equals main + 0.4 * aux of the term means
     assert abs(row["train/loss"] - (row["train/main"] + 0.4 * row["train/aux"])) < 1e-5
+
+
+@pytest.mark.parametrize("method", COMBINERS.names())
+def test_every_combiner_trains_pspnet_without_nan_and_logs_its_weights(tiny_raw, method):
+    tiny_raw["combiner"] = {"method": method}
+    tiny_raw["search"]["params"] = {}  # the fixture sweeps fixed's weights
+    tiny_raw["train"]["epochs"] = 3  # DWA leaves its equal start in the third epoch
+    result = fit(S.validate(tiny_raw), 0, progress=False)
+    for row in result.history:
+        assert all(math.isfinite(v) for v in row.values())
+        assert {"weight/main", "weight/aux"} <= set(row)
