@@ -213,10 +213,22 @@ def validate(
 
 
 def with_values(spec: Experiment, values: Mapping[str, Any]) -> Experiment:
-    """A copy of ``spec`` with each search alias's value written at its dotted path."""
+    """A copy of ``spec`` with each search alias's value written at its dotted path.
+
+    Sweeping ``combiner.method``: a trial whose method differs from the spec's own drops the
+    spec's ``combiner.params`` (they belong to the other method), so the chosen method runs with
+    its own defaults, the paper's; values swept on ``combiner.params.*`` still apply.
+    """
     raw = spec.model_dump(mode="json")
-    for alias, value in values.items():
-        set_path(raw, spec.search.params[alias].path, value)
+    paths = {spec.search.params[alias].path: value for alias, value in values.items()}
+    for path, value in paths.items():
+        if not path.startswith("combiner.params."):
+            set_path(raw, path, value)
+    if raw["combiner"]["method"] != spec.combiner.method:
+        raw["combiner"]["params"] = {}
+    for path, value in paths.items():
+        if path.startswith("combiner.params."):
+            set_path(raw, path, value)
     new = _parse(raw, None)
     check_components(new, None)
     return new

@@ -81,3 +81,16 @@ def test_report_files_are_written_from_a_real_sweep(workdir, tiny_file):
     assert {a.path.split("/")[-1] for a in arts} >= {"report.md", "report.html", "runs.csv"}
     index = write_dashboard_index(Path("reports"), Path("dashboards")).read_text()
     assert "reports/tiny/report.html" in index
+
+
+def test_a_categorical_factor_is_ranked_best_first_and_plotted(tmp_path):
+    from ablate.report import plots
+
+    df = frozen()
+    df["method"] = df["aux_weight"].map(
+        {0.0: "equal", 0.2: "dwa", 0.3: "rlw", 0.4: "fixed", 0.5: "uncertainty"}
+    )
+    a = analyze(df, ["method"], "val/miou", "maximize")
+    assert a.label == "method=fixed" and list(a.table["method"])[:2] == ["fixed", "rlw"]
+    path = plots.metric_vs_param(a.table, df, "method", "val/miou", a.baseline, tmp_path / "m.png")
+    assert path.stat().st_size > 10_000

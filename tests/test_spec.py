@@ -99,3 +99,26 @@ def test_the_default_experiment_has_eleven_aux_weights():
 def test_grid_search_needs_a_step(tiny_raw):
     tiny_raw["search"]["params"]["aux_weight"].pop("step")
     assert "needs a 'step'" in error_of(tiny_raw)
+
+
+def test_sweeping_the_combiner_method_gives_each_method_its_own_defaults(tiny_raw):
+    tiny_raw["search"]["params"] = {
+        "method": {
+            "path": "combiner.method",
+            "type": "categorical",
+            "choices": ["fixed", "equal", "uncertainty", "dwa"],
+        }
+    }
+    spec = S.validate(tiny_raw)  # fixed's weights would be invalid for the others
+    assert S.with_values(spec, {"method": "fixed"}).combiner.params == {"weights": {"aux": 0.4}}
+    assert S.with_values(spec, {"method": "dwa"}).combiner.params == {}
+    hashes = {S.with_values(spec, {"method": m}).config_hash() for m in ("fixed", "equal", "dwa")}
+    assert len(hashes) == 3
+
+
+def test_an_unknown_method_among_the_choices_is_rejected_before_training(tiny_raw):
+    tiny_raw["search"]["params"] = {
+        "method": {"path": "combiner.method", "type": "categorical", "choices": ["fixed", "gn"]}
+    }
+    msg = "search.params.method: value 'gn' is invalid at combiner.method: unknown combiner"
+    assert msg in error_of(tiny_raw)

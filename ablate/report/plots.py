@@ -38,9 +38,19 @@ def metric_vs_param(
             data=seeds, x=alias, y=metric, color="black", s=14, alpha=0.6, ax=ax, label="seed runs"
         )
     else:
-        sns.pointplot(
-            data=seeds, x=alias, y=metric, errorbar=("ci", 95), ax=ax, order=list(t[alias])
+        # Categories in the table's order (best first); no line joins unrelated settings, and the
+        # bars are the same t-intervals as the table's, not seaborn's bootstrap.
+        order = [str(v) for v in table[alias]]
+        x = range(len(order))
+        mean = table["mean"].to_numpy()
+        err = [mean - table["ci95_low"].to_numpy(), table["ci95_high"].to_numpy() - mean]
+        ax.errorbar(x, mean, yerr=err, fmt="o", capsize=5, label="mean ± 95% CI")
+        pts = seeds.assign(_x=seeds[alias].astype(str).map({v: i for i, v in enumerate(order)}))
+        sns.scatterplot(
+            data=pts, x="_x", y=metric, color="black", s=14, alpha=0.6, ax=ax, label="seed runs"
         )
+        ax.set_xticks(list(x), order)
+        ax.set_xlabel(alias)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="majority-class baseline")
     ax.set_ylabel(metric)
