@@ -128,7 +128,7 @@ def fit(
     reporter.metrics({f"baseline/{k}": v for k, v in _majority_baseline(data).items()}, 0)
     history: list[dict[str, float]] = []
     term_history: dict[str, list[float]] = {t.name: [] for t in spec.terms}
-    kpis: dict[str, float] = {}
+    kpis: dict[str, Tensor] = {}
     ctx = Context(
         epochs=cfg.epochs,
         steps_per_epoch=steps_per_epoch,
@@ -146,14 +146,21 @@ def fit(
         order = torch.randperm(len(data.train), generator=shuffle).to(device)
         # Sums stay on the device: one host sync per epoch, not per step.
         sums = {name: torch.zeros((), device=device) for name in losses}
+        kpi_sums: dict[str, Tensor] = {}
         step_totals: list[Tensor] = []
         for b in range(steps_per_epoch):
             x, y = data.train.batch(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            ctx.epoch, ctx.step = epoch, step
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = model(x)
+            # Per-term KPIs (batch accuracy of each class-scoring head), for methods such as
+            # dynamic task prioritization; they stay on the device.
+            kpis.clear()
+            kpis.update(term_kpis(spec.terms, outputs, y, targets, data.ignore_index))
+            for name, value in kpis.items():
+                kpi_sums[name] = kpi_sums.get(name, 0) + value
+            ctx.epoch, ctx.step = epoch, step
             term_losses = {
                 t.name: losses[t.name](outputs[t.output], y[targets[t.name]]) for t in spec.terms
             }
@@ -179,6 +186,7 @@ def fit(
             **{f"train/{n}": v for n, v in train_losses.items()},
             **{f"val/{k}": v for k, v in val.items()},
             **{f"weight/{n}": w for n, w in combiner.weights().items()},
+            **{f"kpi/{n}": float(v) / steps_per_epoch for n, v in kpi_sums.items()},
             "lr": sched.get_last_lr()[0],
             "time/epoch_s": time.perf_counter() - t_epoch,
         }
@@ -209,6 +217,24 @@ def fit(
         wall_time_s=wall,
         stopped_early=stopped,
     )
+
+
+@torch.no_grad()
+def term_kpis(terms, outputs, y, targets, ignore_index) -> dict[str, Tensor]:
+    """Accuracy in [0, 1] of every term whose output scores classes against an index target."""
+    kpis = {}
+    for t in terms:
+        out, target = outputs[t.output], y[targets[t.name]]
+        if target.dtype != torch.long or out.dim() < 2 or out.shape[2:] != target.shape[1:]:
+            continue  # not a class-index target (multi-label, features, ...): no KPI
+        valid = (
+            target != ignore_index
+            if ignore_index is not None
+            else torch.ones_like(target, dtype=bool)
+        )
+        hits = ((out.argmax(1) == target) & valid).sum()
+        kpis[t.name] = hits.float() / valid.sum().clamp(min=1)
+    return kpis
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ablate.combiners import Context
+from ablate.combiners.dtp import DTP
 from ablate.combiners.dwa import DWA
 from ablate.combiners.equal import Equal
 from ablate.combiners.fixed import Fixed
@@ -95,3 +96,35 @@ def test_weights_for_unknown_terms_are_rejected(cls):
     kwargs = {"weights": {"auxx": 1.0}} if cls is Fixed else {"kinds": {"auxx": "regression"}}
     with pytest.raises(ValueError, match=r"unknown term\(s\) \['auxx'\]"):
         cls(TERMS, **kwargs)
+
+
+def dtp_weight(kappa, gamma=1.0):
+    return -((1 - kappa) ** gamma) * math.log(kappa)
+
+
+def test_dtp_weights_follow_the_focal_form_of_the_moving_average_kpi():
+    comb = DTP(TERMS, gamma=2.0, alpha=0.5)
+    ctx = Context(kpis={"main": torch.tensor(0.8), "aux": torch.tensor(0.4)})
+    total = comb(losses(), ctx)
+    assert comb.weights()["main"] == pytest.approx(dtp_weight(0.8, 2.0), rel=1e-5)
+    assert total.item() == pytest.approx(
+        2.0 * dtp_weight(0.8, 2.0) + 3.0 * dtp_weight(0.4, 2.0), rel=1e-5
+    )
+    # second step: kappa_bar = 0.5 * 0.6 + 0.5 * 0.8 = 0.7
+    comb(losses(), Context(kpis={"main": torch.tensor(0.6), "aux": torch.tensor(0.4)}))
+    assert comb.weights()["main"] == pytest.approx(dtp_weight(0.7, 2.0), rel=1e-5)
+
+
+def test_dtp_weight_grows_as_a_kpi_falls():
+    weights = []
+    for kappa in (0.9, 0.7, 0.5, 0.3, 0.1):
+        comb = DTP(TERMS)
+        comb(losses(), Context(kpis={"main": torch.tensor(kappa), "aux": torch.tensor(0.5)}))
+        weights.append(comb.weights()["main"])
+    assert weights == sorted(weights)  # lower KPI, larger weight
+    assert weights[0] < weights[-1]
+
+
+def test_dtp_without_a_kpi_for_a_term_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"dtp needs a KPI for every term; .*\['aux'\]"):
+        DTP(TERMS)(losses(), Context(kpis={"main": torch.tensor(0.5)}))

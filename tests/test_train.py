@@ -71,3 +71,9 @@ def test_every_combiner_trains_pspnet_without_nan_and_logs_its_weights(tiny_raw,
     for row in result.history:
         assert all(math.isfinite(v) for v in row.values())
         assert {"weight/main", "weight/aux"} <= set(row)
+
+
+def test_the_trainer_measures_each_class_scoring_terms_kpi(tiny_raw):
+    tiny_raw["train"]["epochs"] = 1
+    row = fit(S.validate(tiny_raw), 0, progress=False).history[0]
+    assert 0.0 <= row["kpi/main"] <= 1.0 and 0.0 <= row["kpi/aux"] <= 1.0

@@ -19,7 +19,8 @@ class Context:
         epochs: total number of epochs.
         steps_per_epoch: optimisation steps in one epoch.
         history: per-epoch mean of each term's loss so far (``history[term][epoch]``).
-        kpis: latest per-term validation KPI in [0, 1], where the trainer measures one.
+        kpis: each term's KPI in [0, 1] on the current batch (accuracy of its class scores),
+            as 0-d tensors on the training device; terms without class scores have none.
         shared_params: the model parameters shared by all terms (for gradient-based methods).
     """
 
@@ -28,7 +29,7 @@ class Context:
     epochs: int = 1
     steps_per_epoch: int = 1
     history: Mapping[str, Sequence[float]] = field(default_factory=dict)
-    kpis: Mapping[str, float] = field(default_factory=dict)
+    kpis: Mapping[str, Tensor | float] = field(default_factory=dict)
     shared_params: Sequence[nn.Parameter] = ()
 
 
