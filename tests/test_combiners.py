@@ -10,6 +10,8 @@ from ablate.combiners.dtp import DTP
 from ablate.combiners.dwa import DWA
 from ablate.combiners.equal import Equal
 from ablate.combiners.fixed import Fixed
+from ablate.combiners.gradnorm import GradNorm
+from ablate.combiners.pcgrad import PCGrad
 from ablate.combiners.rlw import RLW
 from ablate.combiners.uncertainty import Uncertainty
 
@@ -128,3 +130,73 @@ def test_dtp_weight_grows_as_a_kpi_falls():
 def test_dtp_without_a_kpi_for_a_term_is_a_clear_error():
     with pytest.raises(ValueError, match=r"dtp needs a KPI for every term; .*\['aux'\]"):
         DTP(TERMS)(losses(), Context(kpis={"main": torch.tensor(0.5)}))
+
+
+def linear_terms(g1, g2):
+    """Two losses linear in one shared parameter, so their gradients are exactly g1 and g2."""
+    theta = torch.nn.Parameter(torch.zeros(2))
+    return theta, {
+        "main": torch.dot(torch.tensor(g1), theta),
+        "aux": torch.dot(torch.tensor(g2), theta),
+    }
+
+
+def test_pcgrad_leaves_non_conflicting_gradients_unchanged():
+    theta, ls = linear_terms([1.0, 2.0], [3.0, 0.5])  # dot > 0
+    PCGrad(TERMS)(ls, Context(shared_params=[theta])).backward()
+    assert theta.grad.tolist() == pytest.approx([4.0, 2.5])
+
+
+def test_pcgrad_makes_a_conflicting_pair_orthogonal():
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])  # dot = -1 < 0
+    pc1 = g1 - torch.dot(g1, g2) / g2.pow(2).sum() * g2
+    pc2 = g2 - torch.dot(g2, g1) / g1.pow(2).sum() * g1
+    assert torch.dot(pc1, g2).item() == pytest.approx(0.0, abs=1e-7)
+    assert torch.dot(pc2, g1).item() == pytest.approx(0.0, abs=1e-7)
+    projected = PCGrad.project([g1, g2])
+    assert torch.allclose(projected[0], pc1) and torch.allclose(projected[1], pc2)
+    theta, ls = linear_terms(g1.tolist(), g2.tolist())
+    total = PCGrad(TERMS)(ls, Context(shared_params=[theta]))
+    assert total.item() == pytest.approx(0.0)  # the value is the plain sum of the losses
+    total.backward()
+    assert torch.allclose(theta.grad, pc1 + pc2)
+
+
+def gradnorm_problem():
+    torch.manual_seed(0)
+    shared, a, b = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+    x = torch.randn(16, 3)
+
+    def losses():
+        f = shared(x)
+        return {"main": a(f).pow(2).mean(), "aux": 5.0 * b(f).abs().mean()}
+
+    return [*shared.parameters(), *a.parameters(), *b.parameters()], losses, shared
+
+
+def test_gradnorm_weight_gradient_matches_the_papers_loss_on_the_first_step():
+    params, losses, shared = gradnorm_problem()
+    comb = GradNorm(TERMS, alpha=1.5)
+    ls = losses()
+    norms = [torch.autograd.grad(ls[t], shared.weight, retain_graph=True)[0].norm() for t in TERMS]
+    total = comb(ls, Context(shared_params=params))
+    total.backward()
+    # first step: r_t = 1, target = mean(G); d/dw_t |w_t n_t - target| = sign(.) * n_t
+    g = torch.stack(norms)
+    expected = torch.sign(g - g.mean()) * g
+    assert comb.w.grad.tolist() == pytest.approx(expected.tolist(), rel=1e-5)
+    assert total.item() == pytest.approx((ls["main"] + ls["aux"]).item(), rel=1e-6)
+
+
+def test_gradnorm_weights_sum_to_the_number_of_terms_after_each_update():
+    params, losses, _ = gradnorm_problem()
+    comb = GradNorm(TERMS)
+    opt = torch.optim.SGD([*params, *comb.parameters()], lr=0.05)
+    seen = []
+    for _ in range(5):
+        opt.zero_grad()
+        comb(losses(), Context(shared_params=params)).backward()
+        opt.step()
+        seen.append(comb.weights())
+        assert sum(seen[-1].values()) == pytest.approx(2.0)
+    assert seen[-1] != {"main": 1.0, "aux": 1.0}  # the weights moved

@@ -55,14 +55,18 @@ def test_every_loss_is_finite_and_differentiable(name):
 
 @pytest.mark.parametrize("name", COMBINERS.names())
 def test_every_combiner_gives_a_scalar_and_names_exactly_the_terms(name):
-    comb = COMBINERS.get(name)(terms=["main", "aux"])
-    a = torch.tensor(2.0, requires_grad=True)
-    b = torch.tensor(3.0, requires_grad=True)
+    torch.manual_seed(0)
+    shared, head_a, head_b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+    feats = torch.relu(shared(torch.randn(8, 4)))
+    losses = {"main": head_a(feats).pow(2).mean(), "aux": head_b(feats).abs().mean()}
     kpis = {"main": torch.tensor(0.7), "aux": torch.tensor(0.4)}  # as the trainer measures
-    total = comb({"main": a, "aux": b}, Context(kpis=kpis))
+    params = [*shared.parameters(), *head_a.parameters(), *head_b.parameters()]
+    comb = COMBINERS.get(name)(terms=["main", "aux"])
+    total = comb(losses, Context(kpis=kpis, shared_params=params))
     assert total.ndim == 0 and torch.isfinite(total)
     total.backward()
-    assert a.grad is not None and b.grad is not None
+    for module in (shared, head_a, head_b):  # gradients reach the shared part and both heads
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
     assert all(p.grad is not None for p in comb.parameters())  # learned weights learn
     assert set(comb.weights()) == {"main", "aux"}
 
