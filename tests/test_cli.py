@@ -34,9 +34,13 @@ def test_a_missing_experiment_file(workdir, capsys):
 
 
 def test_list_prints_the_registries(capsys):
+    from ablate.registry import ALL
+
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "models: " in out and "pspnet" in out and "combiners: fixed" in out
+    for kind, registry in ALL.items():
+        assert f"{kind}: {', '.join(registry.names())}" in out
+    assert "pspnet" in out and "fixed" in out
 
 
 def test_help_explains_the_commands(capsys):
