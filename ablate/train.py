@@ -221,19 +221,20 @@ def fit(
 
 @torch.no_grad()
 def term_kpis(terms, outputs, y, targets, ignore_index) -> dict[str, Tensor]:
-    """Accuracy in [0, 1] of every term whose output scores classes against an index target."""
+    """Each class-scoring term's KPI in [0, 1] on the batch: mIoU for dense (per-pixel) targets,
+    accuracy for one label per sample. Pixel accuracy would be a poor KPI for segmentation: with
+    mostly background it starts near 1 and hides how badly the digits are segmented."""
     kpis = {}
     for t in terms:
         out, target = outputs[t.output], y[targets[t.name]]
         if target.dtype != torch.long or out.dim() < 2 or out.shape[2:] != target.shape[1:]:
             continue  # not a class-index target (multi-label, features, ...): no KPI
-        valid = (
-            target != ignore_index
-            if ignore_index is not None
-            else torch.ones_like(target, dtype=bool)
-        )
-        hits = ((out.argmax(1) == target) & valid).sum()
-        kpis[t.name] = hits.float() / valid.sum().clamp(min=1)
+        pred = out.argmax(1)
+        if target.dim() > 1:
+            iou = M.iou_per_class(M.confusion_matrix(pred, target, out.shape[1], ignore_index))
+            kpis[t.name] = torch.nanmean(iou).float()
+        else:
+            kpis[t.name] = (pred == target).float().mean()
     return kpis
 
 

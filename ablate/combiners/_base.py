@@ -19,8 +19,9 @@ class Context:
         epochs: total number of epochs.
         steps_per_epoch: optimisation steps in one epoch.
         history: per-epoch mean of each term's loss so far (``history[term][epoch]``).
-        kpis: each term's KPI in [0, 1] on the current batch (accuracy of its class scores),
-            as 0-d tensors on the training device; terms without class scores have none.
+        kpis: each term's KPI in [0, 1] on the current batch (mIoU of a dense class map,
+            accuracy of per-sample classes), as 0-d tensors on the training device; terms
+            without class scores have none.
         shared_params: the model parameters shared by all terms (for gradient-based methods).
     """
 

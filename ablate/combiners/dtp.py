@@ -6,9 +6,10 @@ ECCV 2018. Harder terms get more weight, with a focal-loss-shaped function of ea
     kappa_bar_t <- alpha * kappa_t + (1 - alpha) * kappa_bar_t     (moving average of the KPI)
     w_t = FL(kappa_bar_t; gamma_t) = -(1 - kappa_bar_t) ** gamma_t * log(kappa_bar_t)
 
-``kappa_t`` is the term's KPI on the current batch (accuracy of its class scores), measured by the
-trainer and delivered in ``ctx.kpis``; the average starts at the first measured value. alpha = 0.5
-as in the seed's code; gamma (the paper's per-task focusing parameter) defaults to 1.
+``kappa_t`` is the term's KPI on the current batch (mIoU for a segmentation head, accuracy for a
+classifier), measured by the trainer and delivered in ``ctx.kpis``; the average starts at the
+first measured value. alpha = 0.5 as in the seed's code; gamma (the paper's per-task focusing
+parameter) defaults to 1.
 """
 
 from __future__ import annotations
