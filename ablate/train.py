@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import Tensor
 
 from ablate import metrics as M
 from ablate.combiners import Context
+from ablate.combiners._base import LazyKPIs
 from ablate.errors import AblateError
 from ablate.registry import COMBINERS, DATASETS, LOSSES, MODELS, build
 from ablate.spec import Experiment
@@ -128,12 +130,10 @@ def fit(
     reporter.metrics({f"baseline/{k}": v for k, v in _majority_baseline(data).items()}, 0)
     history: list[dict[str, float]] = []
     term_history: dict[str, list[float]] = {t.name: [] for t in spec.terms}
-    kpis: dict[str, Tensor] = {}
     ctx = Context(
         epochs=cfg.epochs,
         steps_per_epoch=steps_per_epoch,
         history=term_history,
-        kpis=kpis,
         shared_params=[p for p in model.parameters() if p.requires_grad],
     )
     step = 0
@@ -154,17 +154,19 @@ def fit(
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = model(x)
-            # Per-term KPIs (batch accuracy of each class-scoring head), for methods such as
-            # dynamic task prioritization; they stay on the device.
-            kpis.clear()
-            kpis.update(term_kpis(spec.terms, outputs, y, targets, data.ignore_index))
-            for name, value in kpis.items():
-                kpi_sums[name] = kpi_sums.get(name, 0) + value
+            # Per-term KPIs for methods such as dynamic task prioritization: computed only if
+            # the combiner reads them, and kept on the device.
+            ctx.kpis = LazyKPIs(
+                partial(term_kpis, spec.terms, outputs, y, targets, data.ignore_index)
+            )
             ctx.epoch, ctx.step = epoch, step
             term_losses = {
                 t.name: losses[t.name](outputs[t.output], y[targets[t.name]]) for t in spec.terms
             }
             total = combiner(term_losses, ctx)
+            if ctx.kpis.computed:
+                for name, value in ctx.kpis.items():
+                    kpi_sums[name] = kpi_sums.get(name, 0) + value
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()

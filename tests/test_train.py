@@ -73,7 +73,11 @@ def test_every_combiner_trains_pspnet_without_nan_and_logs_its_weights(tiny_raw,
         assert {"weight/main", "weight/aux"} <= set(row)
 
 
-def test_the_trainer_measures_each_class_scoring_terms_kpi(tiny_raw):
+def test_kpis_are_measured_for_a_method_that_reads_them_and_only_then(tiny_raw):
     tiny_raw["train"]["epochs"] = 1
+    row = fit(S.validate(tiny_raw), 0, progress=False).history[0]
+    assert not any(k.startswith("kpi/") for k in row)  # fixed never reads ctx.kpis
+    tiny_raw["combiner"] = {"method": "dtp"}
+    tiny_raw["search"]["params"] = {}
     row = fit(S.validate(tiny_raw), 0, progress=False).history[0]
     assert 0.0 <= row["kpi/main"] <= 1.0 and 0.0 <= row["kpi/aux"] <= 1.0
