@@ -120,7 +120,7 @@ def _sweep(args) -> int:
     from ablate.study import sweep
 
     spec = S.load(args.experiment, args.overrides)
-    uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
+    uri = T.tracking_uri(args.tracking_uri)
     res = sweep(
         spec,
         workers=args.workers,
@@ -158,7 +158,7 @@ def _report(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
 
-    uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
+    uri = T.tracking_uri(args.tracking_uri)
     T.check_tracking_uri(uri)
     if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
         spec = S.load(args.target, check_search=False)
@@ -193,7 +193,7 @@ def _run(args) -> int:
     if args.no_track:
         result = fit(spec, args.seed, Reporter())
     else:
-        uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
+        uri = T.tracking_uri(args.tracking_uri)
         T.check_tracking_uri(uri)
         c = T.client(uri)
         exp = T.get_or_create_experiment(c, spec.name)
@@ -231,7 +231,7 @@ def _list(args) -> int:
 def _ui(args) -> int:
     from ablate import tracking as T
 
-    uri = T.absolute_sqlite(args.tracking_uri or T.default_tracking_uri())
+    uri = T.tracking_uri(args.tracking_uri)
     cmd = [
         sys.executable,
         "-m",

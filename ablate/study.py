@@ -131,7 +131,7 @@ def sweep(
 
     if workers < 1:
         raise AblateError("--workers must be at least 1")
-    tracking_uri = T.absolute_sqlite(tracking_uri or T.default_tracking_uri())
+    tracking_uri = T.tracking_uri(tracking_uri)
     T.check_tracking_uri(tracking_uri)
     storage_url = T.absolute_sqlite(storage or DEFAULT_STORAGE)
     rdb = open_storage(storage_url)
@@ -181,7 +181,7 @@ def sweep(
     heart.start()
     inflight: dict[Future, tuple[TrialWork, int]] = {}
     counts = {"trained": 0, "reused": 0, "failed": 0}
-    total = _expected_cells(study, spec)
+    total = _expected_cells(spec)
     bar = _bar(total, progress, name)
     try:
         while True:
@@ -193,9 +193,7 @@ def sweep(
                 bar.update(len(work.results))
                 counts["reused"] += len(work.results)
                 for seed in sorted(work.waiting):
-                    fut = pool.submit(
-                        run_cell, _payload(work, seed, spec, tracking_uri, exp_id, name)
-                    )
+                    fut = pool.submit(run_cell, _payload(work, seed, tracking_uri, exp_id, name))
                     inflight[fut] = (work, seed)
                 if not work.waiting:
                     _finish_trial(study, c, work, spec, heart)
@@ -424,7 +422,7 @@ def _others_running(study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
-def _expected_cells(study, spec) -> int:
+def _expected_cells(spec) -> int:
     n = len(S.grid_cells(spec)) if spec.search.sampler == "grid" else spec.search.n_trials
     return n * len(spec.search.seeds)
 
@@ -496,7 +494,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _payload(work: TrialWork, seed: int, spec, tracking_uri, exp_id, name) -> dict:
+def _payload(work: TrialWork, seed: int, tracking_uri, exp_id, name) -> dict:
     return {
         "spec": work.spec.model_dump(mode="json"),
         "values": work.values,

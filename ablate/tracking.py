@@ -32,8 +32,12 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 
 
-def default_tracking_uri() -> str:
-    return absolute_sqlite(os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
+def tracking_uri(explicit: str | None = None) -> str:
+    """The URI to use: ``explicit``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``;
+    a relative SQLite path made absolute."""
+    return absolute_sqlite(
+        explicit or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    )
 
 
 def absolute_sqlite(uri: str) -> str:
