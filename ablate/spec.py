@@ -27,7 +27,7 @@ from ablate.errors import AblateError, ConfigError
 INJECTED = {
     "dataset": ("device",),
     "model": ("num_classes", "in_channels"),
-    "loss": ("num_classes", "dataset"),
+    "loss": ("num_classes", "dataset", "train_target"),
     "combiner": ("terms",),
 }
 
@@ -398,13 +398,9 @@ def check_components(spec: Experiment, source: str | None) -> None:
         except AblateError as exc:
             raise ConfigError(path, str(exc), source) from None
 
-    check_kwargs(
-        lookup(DATASETS, spec.data.name, "data.name"),
-        spec.data.params,
-        "data.params",
-        "dataset",
-        source,
-    )
+    data_builder = lookup(DATASETS, spec.data.name, "data.name")
+    data_params = check_kwargs(data_builder, spec.data.params, "data.params", "dataset", source)
+    _check_data(data_builder, spec.data.name, data_params, source)
     model_cls = lookup(MODELS, spec.model.name, "model.name")
     check_kwargs(model_cls, spec.model.params, "model.params", "model", source)
     outputs = getattr(model_cls, "outputs", None)
@@ -424,6 +420,25 @@ def check_components(spec: Experiment, source: str | None) -> None:
         comb(terms=[t.name for t in spec.terms], **params)
     except (ValueError, TypeError) as exc:
         raise ConfigError("combiner.params", str(exc), source) from None
+
+
+_data_checked: set[str] = set()
+
+
+def _check_data(builder: Callable, name: str, params: dict, source: str | None) -> None:
+    """Run a dataset's own ``check`` (e.g. that a user's folder has the expected layout) once
+    per distinct configuration, so a broken root fails at load time, not in every worker."""
+    check = getattr(builder, "check", None)
+    if check is None:
+        return
+    key = json.dumps([name, params], sort_keys=True, default=str)
+    if key in _data_checked:
+        return
+    try:
+        check(**params)
+    except ValueError as exc:
+        raise ConfigError("data.params", str(exc), source) from None
+    _data_checked.add(key)
 
 
 def _check_search(spec: Experiment, source: str | None) -> None:

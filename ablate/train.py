@@ -23,6 +23,7 @@ from ablate.combiners._base import LazyKPIs
 from ablate.errors import AblateError
 from ablate.registry import COMBINERS, DATASETS, LOSSES, MODELS, build
 from ablate.spec import Experiment
+from ablate.tasks import TASKS
 
 
 class TrainingError(AblateError):
@@ -92,13 +93,25 @@ def fit(
     ).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    targets = {t.name: t.target or data.default_target for t in spec.terms}
+    for t in spec.terms:
+        if targets[t.name] not in data.train.targets:
+            raise AblateError(
+                f"term {t.name!r}: dataset {spec.data.name!r} has no target {targets[t.name]!r}; "
+                f"its targets: {', '.join(data.train.targets)}"
+            )
+    # Losses may read the training targets they will see (DeepMAR's label ratios).
     losses = {
-        t.name: build(LOSSES.get(t.loss), t.params, num_classes=data.num_classes, dataset=data).to(
-            device
-        )
+        t.name: build(
+            LOSSES.get(t.loss),
+            t.params,
+            num_classes=data.num_classes,
+            dataset=data,
+            train_target=data.train.targets[targets[t.name]],
+        ).to(device)
         for t in spec.terms
     }
-    targets = {t.name: t.target or data.default_target for t in spec.terms}
+    _materialize_lazy(model, losses, spec.terms, targets, data, cfg.batch_size)
     combiner = build(
         COMBINERS.get(spec.combiner.method),
         spec.combiner.params,
@@ -106,10 +119,12 @@ def fit(
     ).to(device)
     main = next((t for t in spec.terms if t.output == "out"), spec.terms[0])
 
-    # Combiner parameters (learned task weights) are optimised with the model, without decay.
+    # Learned task weights and loss parameters (center loss's centers) are optimised with the
+    # model, without weight decay.
+    loss_params = [p for loss in losses.values() for p in loss.parameters()]
     groups = [
         {"params": list(model.parameters()), "weight_decay": cfg.weight_decay},
-        {"params": list(combiner.parameters()), "weight_decay": 0.0},
+        {"params": list(combiner.parameters()) + loss_params, "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
@@ -221,14 +236,42 @@ def fit(
     )
 
 
+def _materialize_lazy(model, losses, terms, targets, data, batch_size) -> None:
+    """Give lazily shaped loss parameters (center loss's centers, sized by the features they
+    meet) their shapes before the optimizer sees them, by one forward pass on a throw-away copy
+    of the model in training mode, with the random state restored afterwards."""
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    lazy = [t for t in terms if isinstance(losses[t.name], LazyModuleMixin)]
+    lazy = [t for t in lazy if losses[t.name].has_uninitialized_params()]
+    if not lazy:
+        return
+    import copy
+
+    device = data.train.x.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        probe = copy.deepcopy(model).train()
+        x, y = data.train.batch(torch.arange(min(batch_size, len(data.train)), device=device))
+        with torch.no_grad():
+            outputs = probe(x)
+            for t in lazy:
+                losses[t.name](outputs[t.output], y[targets[t.name]])
+    del probe
+
+
 @torch.no_grad()
 def term_kpis(terms, outputs, y, targets, ignore_index) -> dict[str, Tensor]:
     """Each class-scoring term's KPI in [0, 1] on the batch: mIoU for dense (per-pixel) targets,
-    accuracy for one label per sample. Pixel accuracy would be a poor KPI for segmentation: with
-    mostly background it starts near 1 and hides how badly the digits are segmented."""
+    accuracy for one label per sample, micro F1 for multi-hot targets. Pixel accuracy would be a
+    poor KPI for segmentation: with mostly background it starts near 1 and hides how badly the
+    digits are segmented; label-wise accuracy would hide it the same way for multi-label heads."""
     kpis = {}
     for t in terms:
         out, target = outputs[t.output], y[targets[t.name]]
+        if target.is_floating_point() and out.shape == target.shape and out.dim() == 2:
+            tp, fp, fn = M.f1_counts(out > 0, target).sum(0).float()  # multi-label: micro F1
+            kpis[t.name] = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
+            continue
         if target.dtype != torch.long or out.dim() < 2 or out.shape[2:] != target.shape[1:]:
             continue  # not a class-index target (multi-label, features, ...): no KPI
         pred = out.argmax(1)
@@ -242,13 +285,11 @@ def term_kpis(terms, outputs, y, targets, ignore_index) -> dict[str, Tensor]:
 
 @torch.no_grad()
 def evaluate(model, data, main_loss, batch_size: int, amp: bool, channels_last: bool):
-    """Main-output metrics on the validation split (the aux heads are off in eval mode)."""
+    """Main-output metrics of the dataset's task on the validation split (aux heads are off)."""
     model.eval()
     device = data.val.x.device
-    target_name = data.default_target
-    conf = torch.zeros(data.num_classes, data.num_classes, dtype=torch.long, device=device)
+    metrics = TASKS[data.task](data.num_classes, data.ignore_index)
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device)
     n = len(data.val)
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(start + batch_size, n), device=device)
@@ -257,32 +298,20 @@ def evaluate(model, data, main_loss, batch_size: int, amp: bool, channels_last: 
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(x)["out"]
-        target = y[target_name]
+        target = y[data.default_target]
         loss_sum += main_loss(out, target).detach() * len(idx)
-        pred = out.argmax(1)
-        if data.task == "segmentation":
-            conf += M.confusion_matrix(pred, target, data.num_classes, data.ignore_index)
-        else:
-            correct += (pred == target).sum()
-    result = {"loss": float(loss_sum) / n}
-    if data.task == "segmentation":
-        result.update(miou=M.miou(conf), pixel_acc=M.pixel_acc(conf))
-    else:
-        result.update(accuracy=float(correct) / n)
-    return result
+        metrics.update(out, target)
+    return {"loss": float(loss_sum) / n, **metrics.compute()}
 
 
 def _majority_baseline(data) -> dict[str, float]:
-    """Validation metrics of always predicting the training set's most frequent class."""
-    target = data.train.targets[data.default_target]
-    valid = target[target != data.ignore_index] if data.ignore_index is not None else target
-    majority = int(torch.bincount(valid.reshape(-1)).argmax())
-    val_target = data.val.targets[data.default_target]
-    pred = torch.full_like(val_target, majority)
-    if data.task == "segmentation":
-        conf = M.confusion_matrix(pred, val_target, data.num_classes, data.ignore_index)
-        return {"miou": M.miou(conf), "pixel_acc": M.pixel_acc(conf)}
-    return {"accuracy": M.accuracy(pred, val_target)}
+    """Validation metrics of the best constant prediction learned from the training targets."""
+    return TASKS[data.task].baseline(
+        data.train.targets[data.default_target],
+        data.val.targets[data.default_target],
+        data.num_classes,
+        data.ignore_index,
+    )
 
 
 def objective_value(

@@ -1,6 +1,10 @@
-"""Datasets: each builder returns a :class:`Dataset` of tensors already on the training device."""
+"""Datasets: each builder returns a :class:`Dataset` of tensors already on the training device.
 
-from ablate.data import digit_scenes, digits  # noqa: F401  (registration)
+A builder may carry a ``check(**params)`` attribute that validates what it will read (a user's
+folder) cheaply; ``ablate`` calls it when the experiment is loaded, before anything trains.
+"""
+
+from ablate.data import digit_scenes, digits, multilabel_csv, voc_folder  # noqa: F401
 from ablate.data._base import Dataset, Split
 
 __all__ = ["Dataset", "Split"]

@@ -10,6 +10,7 @@ validation metrics measure generalisation to new handwriting, not memorised glyp
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,10 +33,12 @@ def digit_scenes(
     max_scale: int = 32,
     noise: float = 0.08,
     seed: int = 0,
+    task: Literal["segmentation", "multilabel"] = "segmentation",
     device: str = "cpu",
 ) -> Dataset:
-    """Segmentation scenes: x [N, 3, size, size], targets ``mask`` [N, size, size] (0..10) and
-    ``labels`` [N, 10] (multi-hot).
+    """Scenes x [N, 3, size, size] with targets ``mask`` [N, size, size] (0..10) and ``labels``
+    [N, 10] (multi-hot: which digits appear). Both targets are always there (a term can name
+    either); ``task`` picks the main one and the validation metrics.
 
     Args:
         size: scene side in pixels.
@@ -47,6 +50,8 @@ def digit_scenes(
         max_scale: largest glyph side in pixels.
         noise: standard deviation of the background's Gaussian noise.
         seed: the scenes' seed (independent of the training seed: every run sees the same data).
+        task: ``segmentation`` (main target ``mask``: mIoU, pixel accuracy) or ``multilabel``
+            (main target ``labels``: mAP, micro/macro F1).
     """
     if not 1 <= min_digits <= max_digits:
         raise ValueError("need 1 <= min_digits <= max_digits")
@@ -66,6 +71,16 @@ def digit_scenes(
     )
     train = render(images[train_idx], labels[train_idx], train_scenes)  # train first: the
     val = render(images[val_idx], labels[val_idx], val_scenes)  # generator's order fixes both
+    if task == "multilabel":
+        return Dataset(
+            train=train,
+            val=val,
+            num_classes=10,
+            in_channels=3,
+            task="multilabel",
+            default_target="labels",
+            class_names=[str(d) for d in range(10)],
+        ).to(device)
     return Dataset(
         train=train,
         val=val,

@@ -25,37 +25,55 @@ def metric_vs_param(
     metric: str,
     baseline: float | None,
     path: Path,
+    others: list[str] | None = None,
 ) -> Path:
-    """Mean over seeds with its 95% t-interval as a band, the seeds as points."""
+    """Mean over seeds with its 95% t-interval (band for numbers, bars for categories), the seeds
+    as points. With other swept factors (``others``), one series per setting of them, so no
+    interval mixes configurations."""
     plt, sns = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    t = table.sort_values(alias)
-    numeric = pd.api.types.is_numeric_dtype(t[alias])
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    others = [o for o in (others or []) if table[o].nunique() > 1]
+    series = (
+        [(", ".join(f"{o}={v}" for o, v in zip(others, key if isinstance(key, tuple) else (key,),
+                                                 strict=True)), grp)
+         for key, grp in table.groupby(others, sort=True)]
+        if others
+        else [("", table)]
+    )  # fmt: skip
+    palette = sns.color_palette("viridis" if others else "deep", len(series))
+    numeric = pd.api.types.is_numeric_dtype(table[alias])
     if numeric:
-        ax.fill_between(t[alias], t["ci95_low"], t["ci95_high"], alpha=0.25, label="95% CI")
-        sns.lineplot(data=t, x=alias, y="mean", marker="o", ax=ax, label="mean over seeds")
+        for (name, t), color in zip(series, palette, strict=True):
+            t = t.sort_values(alias)
+            ax.fill_between(t[alias], t["ci95_low"], t["ci95_high"], alpha=0.18, color=color)
+            ax.plot(t[alias], t["mean"], marker="o", color=color, label=name or "mean over seeds")
         sns.scatterplot(
-            data=seeds, x=alias, y=metric, color="black", s=14, alpha=0.6, ax=ax, label="seed runs"
+            data=seeds, x=alias, y=metric, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
         )
     else:
         # Categories in the table's order (best first); no line joins unrelated settings, and the
         # bars are the same t-intervals as the table's, not seaborn's bootstrap.
-        order = [str(v) for v in table[alias]]
-        x = range(len(order))
-        mean = table["mean"].to_numpy()
-        err = [mean - table["ci95_low"].to_numpy(), table["ci95_high"].to_numpy() - mean]
-        ax.errorbar(x, mean, yerr=err, fmt="o", capsize=5, label="mean ± 95% CI")
-        pts = seeds.assign(_x=seeds[alias].astype(str).map({v: i for i, v in enumerate(order)}))
+        order = list(dict.fromkeys(str(v) for v in table[alias]))
+        pos = {v: i for i, v in enumerate(order)}
+        width = 0.6 / len(series)
+        for k, ((name, t), color) in enumerate(zip(series, palette, strict=True)):
+            shift = (k - (len(series) - 1) / 2) * width
+            x = [pos[str(v)] + shift for v in t[alias]]
+            mean = t["mean"].to_numpy()
+            err = [mean - t["ci95_low"].to_numpy(), t["ci95_high"].to_numpy() - mean]
+            ax.errorbar(x, mean, yerr=err, fmt="o", capsize=4, color=color,
+                        label=name or "mean ± 95% CI")  # fmt: skip
+        pts = seeds.assign(_x=seeds[alias].astype(str).map(pos))
         sns.scatterplot(
-            data=pts, x="_x", y=metric, color="black", s=14, alpha=0.6, ax=ax, label="seed runs"
+            data=pts, x="_x", y=metric, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
         )
-        ax.set_xticks(list(x), order)
+        ax.set_xticks(range(len(order)), order)
         ax.set_xlabel(alias)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="majority-class baseline")
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs {alias}")
-    ax.legend(loc="best", fontsize="small")
+    ax.set_title(f"{metric} vs {alias}" + (" (95% t-intervals)" if others else ""))
+    ax.legend(loc="best", fontsize="x-small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -37,6 +37,7 @@ def build_report(
                 runs.metric,
                 a.baseline,
                 out / f"{_safe(runs.metric)}_vs_{alias}.png",
+                others=[o for o in runs.aliases if o != alias],
             )
             figures.append((f"{runs.metric} vs {alias}", p))
     hue = runs.aliases[0] if runs.aliases else None

@@ -1,0 +1,99 @@
+"""A multi-label image folder described by CSV files on the user's disk::
+
+root/train.csv   header "image,labels"; image = path relative to root (or absolute),
+root/val.csv     labels = the image's label names separated by label_sep (may be empty)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from ablate.data._base import Dataset, Split
+from ablate.data._images import load_rgb, need_dir
+from ablate.registry import DATASETS
+
+
+def _read(path: Path, sep: str) -> list[tuple[str, list[str]]]:
+    if not path.is_file():
+        raise ValueError(f"missing CSV file {str(path)!r}")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"image", "labels"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"{str(path)!r} needs the columns image,labels; "
+                f"missing: {', '.join(sorted(missing))}"
+            )
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            if not (row["image"] or "").strip():
+                raise ValueError(f"{str(path)!r} line {line}: empty image path")
+            labels = [x.strip() for x in (row["labels"] or "").split(sep) if x.strip()]
+            rows.append((row["image"].strip(), labels))
+    if not rows:
+        raise ValueError(f"{str(path)!r} has no rows")
+    return rows
+
+
+def check(root: str, train_csv: str = "train.csv", val_csv: str = "val.csv", **_) -> None:
+    """The folder and both CSV files are there and well-formed."""
+    base = need_dir(Path(root).expanduser(), "data.params.root")
+    for name in (train_csv, val_csv):
+        _read(base / name, " ")
+
+
+@DATASETS.register("multilabel_csv")
+def multilabel_csv(
+    root: str,
+    size: int = 224,
+    train_csv: str = "train.csv",
+    val_csv: str = "val.csv",
+    label_sep: str = " ",
+    classes: list[str] | None = None,
+    normalize: bool = True,
+    device: str = "cpu",
+) -> Dataset:
+    """Images [N, 3, size, size], target ``labels`` [N, K] multi-hot; task ``multilabel``.
+
+    Args:
+        root: the folder holding the CSV files (image paths are relative to it).
+        size: side images are resized to (the whole split is held in memory).
+        train_csv: training CSV's file name under root.
+        val_csv: validation CSV's file name under root.
+        label_sep: separator between label names in the labels column.
+        classes: the label names in order; default: every name in either CSV, sorted.
+        normalize: subtract ImageNet's mean and divide by its std (for pretrained backbones).
+    """
+    check(root, train_csv, val_csv)
+    base = Path(root).expanduser()
+    rows = {name: _read(base / name, label_sep) for name in (train_csv, val_csv)}
+    names = classes or sorted({lab for r in rows.values() for _, labs in r for lab in labs})
+    if not names:
+        raise ValueError("no labels in either CSV file")
+    index = {n: i for i, n in enumerate(names)}
+
+    def split(name: str) -> Split:
+        paths, target = [], torch.zeros(len(rows[name]), len(names))
+        for i, (image, labels) in enumerate(rows[name]):
+            paths.append(base / image)
+            for lab in labels:
+                if lab not in index:
+                    raise ValueError(f"{name}: label {lab!r} of {image!r} is not in classes")
+                target[i, index[lab]] = 1.0
+        return Split(load_rgb(paths, size, normalize), {"labels": target})
+
+    return Dataset(
+        train=split(train_csv),
+        val=split(val_csv),
+        num_classes=len(names),
+        in_channels=3,
+        task="multilabel",
+        default_target="labels",
+        class_names=list(names),
+    ).to(device)
+
+
+multilabel_csv.check = check

@@ -1,0 +1,118 @@
+"""What each dataset task measures on the main output: validation metrics and the baseline.
+
+A dataset names its ``task``; the trainer asks the task for a fresh :class:`TaskMetrics`, feeds it
+the validation batches and logs ``val/<name>`` for everything ``compute()`` returns. Adding a task
+is one class here and one entry in :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ablate import metrics as M
+
+
+class TaskMetrics:
+    """Accumulates one validation pass; states stay on the device until ``compute()``."""
+
+    def __init__(self, num_classes: int, ignore_index: int | None):
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+
+    def update(self, out: Tensor, target: Tensor) -> None:
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    @classmethod
+    def baseline(cls, train_target: Tensor, val_target: Tensor, num_classes: int, ignore_index):
+        """Validation metrics of the best constant prediction learned from the training targets."""
+        raise NotImplementedError
+
+
+class Segmentation(TaskMetrics):
+    """mIoU and pixel accuracy from one confusion matrix; logits [B, C, H, W], target [B, H, W]."""
+
+    def __init__(self, num_classes, ignore_index):
+        super().__init__(num_classes, ignore_index)
+        self.conf = None
+
+    def update(self, out, target):
+        conf = M.confusion_matrix(out.argmax(1), target, self.num_classes, self.ignore_index)
+        self.conf = conf if self.conf is None else self.conf + conf
+
+    def compute(self):
+        return {"miou": M.miou(self.conf), "pixel_acc": M.pixel_acc(self.conf)}
+
+    @classmethod
+    def baseline(cls, train_target, val_target, num_classes, ignore_index):
+        valid = (
+            train_target if ignore_index is None else train_target[train_target != ignore_index]
+        )
+        majority = int(torch.bincount(valid.reshape(-1)).argmax())
+        m = cls(num_classes, ignore_index)
+        m.conf = M.confusion_matrix(
+            torch.full_like(val_target, majority), val_target, num_classes, ignore_index
+        )
+        return m.compute()
+
+
+class Classification(TaskMetrics):
+    """Top-1 accuracy; logits [B, C], target [B] class indices."""
+
+    def __init__(self, num_classes, ignore_index):
+        super().__init__(num_classes, ignore_index)
+        self.correct, self.n = 0, 0
+
+    def update(self, out, target):
+        self.correct = self.correct + (out.argmax(1) == target).sum()
+        self.n += target.shape[0]
+
+    def compute(self):
+        return {"accuracy": float(self.correct) / self.n}
+
+    @classmethod
+    def baseline(cls, train_target, val_target, num_classes, ignore_index):
+        majority = int(torch.bincount(train_target.reshape(-1)).argmax())
+        return {"accuracy": M.accuracy(torch.full_like(val_target, majority), val_target)}
+
+
+class MultiLabel(TaskMetrics):
+    """mAP over labels, and micro / macro F1 of ``logit > 0``; logits and multi-hot target [B, K].
+
+    AP needs every score of a label at once, so the logits of the pass are kept (N x K floats).
+    """
+
+    def __init__(self, num_classes, ignore_index):
+        super().__init__(num_classes, ignore_index)
+        self.scores: list[Tensor] = []
+        self.targets: list[Tensor] = []
+
+    def update(self, out, target):
+        self.scores.append(out.float())
+        self.targets.append(target)
+
+    def compute(self):
+        scores, target = torch.cat(self.scores), torch.cat(self.targets)
+        counts = M.f1_counts(scores > 0, target)
+        return {
+            "map": M.mean_ap(scores, target),
+            "f1_micro": M.f1_micro(counts),
+            "f1_macro": M.f1_macro(counts),
+        }
+
+    @classmethod
+    def baseline(cls, train_target, val_target, num_classes, ignore_index):
+        # Score every image with the training prior; predict the labels present in most images.
+        prior = train_target.float().mean(0)
+        m = cls(num_classes, ignore_index)
+        m.update(torch.logit(prior.clamp(1e-4, 1 - 1e-4)).expand_as(val_target), val_target)
+        return m.compute()
+
+
+TASKS: dict[str, type[TaskMetrics]] = {
+    "segmentation": Segmentation,
+    "classification": Classification,
+    "multilabel": MultiLabel,
+}
