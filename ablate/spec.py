@@ -426,8 +426,9 @@ _data_checked: set[str] = set()
 
 
 def _check_data(builder: Callable, name: str, params: dict, source: str | None) -> None:
-    """Run a dataset's own ``check`` (e.g. that a user's folder has the expected layout) once
-    per distinct configuration, so a broken root fails at load time, not in every worker."""
+    """Run a dataset's own ``check`` (that a user's folder has the expected layout) once per
+    distinct configuration, so a broken root fails at load time, not in every worker. Checks
+    are about the files a dataset reads, so their errors point at ``data.params.root``."""
     check = getattr(builder, "check", None)
     if check is None:
         return
@@ -437,7 +438,7 @@ def _check_data(builder: Callable, name: str, params: dict, source: str | None) 
     try:
         check(**params)
     except ValueError as exc:
-        raise ConfigError("data.params", str(exc), source) from None
+        raise ConfigError("data.params.root", str(exc), source) from None
     _data_checked.add(key)
 
 

@@ -10,7 +10,7 @@ from ablate.cli import main
     [
         (
             ["--set", "model.name=pspnett"],
-            "model.name: unknown model 'pspnett'; registered: pspnet",
+            "model.name: unknown model 'pspnett'; registered: fcn8s, group_cls_gat, pspnet",
         ),
         (["--set", "train.epoch=2"], "train.epoch: unknown key (did you mean 'epochs'?)"),
         (
@@ -18,6 +18,14 @@ from ablate.cli import main
             "combiner.params.weights.aux: Input should be greater than or equal to 0",
         ),
         (["--tracking-uri", "http://127.0.0.1:9"], "cannot reach the MLflow tracking server"),
+        (
+            ["--set", "data={name: voc_folder, params: {root: /no/such/voc}}"],
+            "data.params.root: '/no/such/voc' does not exist",
+        ),
+        (
+            ["--set", "data={name: multilabel_csv, params: {root: /no/such/csv}}"],
+            "data.params.root: '/no/such/csv' does not exist",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_exit_2_and_no_runs(workdir, tiny_file, capsys, args, message):

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from ablate import metrics as M
@@ -23,3 +24,35 @@ def test_classes_absent_from_both_sides_do_not_count():
 
 def test_accuracy():
     assert M.accuracy(torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 0, 0])) == 0.5
+
+
+def test_average_precision_matches_sklearn_including_ties():
+    from sklearn.metrics import average_precision_score
+
+    gen = torch.Generator().manual_seed(0)
+    target = (torch.rand(60, 5, generator=gen) > 0.6).float()
+    scores = torch.randint(0, 6, (60, 5), generator=gen).float()  # many tied scores
+    scores[:, 4] = 0.3  # one label scored constantly: AP = its prevalence
+    ours = M.average_precision(scores, target)
+    for k in range(5):
+        want = average_precision_score(target[:, k].numpy(), scores[:, k].numpy())
+        assert float(ours[k]) == pytest.approx(want, abs=1e-9)
+    assert float(ours[4]) == pytest.approx(float(target[:, 4].mean()))
+
+
+def test_mean_ap_skips_labels_without_positives():
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    target = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    assert torch.isnan(M.average_precision(scores, target)[1])
+    assert M.mean_ap(scores, target) == 1.0
+
+
+def test_f1_micro_and_macro_match_sklearn():
+    from sklearn.metrics import f1_score
+
+    gen = torch.Generator().manual_seed(1)
+    target = (torch.rand(50, 4, generator=gen) > 0.5).float()
+    pred = torch.rand(50, 4, generator=gen) > 0.4
+    counts = M.f1_counts(pred, target)
+    assert M.f1_micro(counts) == pytest.approx(f1_score(target, pred.float(), average="micro"))
+    assert M.f1_macro(counts) == pytest.approx(f1_score(target, pred.float(), average="macro"))

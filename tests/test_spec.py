@@ -36,8 +36,9 @@ def test_a_search_range_reaching_an_invalid_value_is_rejected_before_training(ti
 
 
 def test_an_unknown_model_lists_the_registered_ones(tiny_raw):
-    assert "model.name: unknown model 'pspnett'; registered: pspnet" in error_of(
-        tiny_raw, ["model.name=pspnett"]
+    assert (
+        "model.name: unknown model 'pspnett'; registered: fcn8s, group_cls_gat, pspnet"
+        in error_of(tiny_raw, ["model.name=pspnett"])
     )
 
 

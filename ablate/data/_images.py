@@ -12,9 +12,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def need_dir(path: Path, what: str) -> Path:
+def need_dir(path: Path, hint: str = "") -> Path:
     if not path.is_dir():
-        raise ValueError(f"{what} {str(path)!r} is not a folder")
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise ValueError(f"{str(path)!r} {what}{hint}")
     return path
 
 

@@ -40,7 +40,7 @@ def _read(path: Path, sep: str) -> list[tuple[str, list[str]]]:
 
 def check(root: str, train_csv: str = "train.csv", val_csv: str = "val.csv", **_) -> None:
     """The folder and both CSV files are there and well-formed."""
-    base = need_dir(Path(root).expanduser(), "data.params.root")
+    base = need_dir(Path(root).expanduser())
     for name in (train_csv, val_csv):
         _read(base / name, " ")
 

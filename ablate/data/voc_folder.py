@@ -21,6 +21,9 @@ VOC_CLASSES = [
 ]  # fmt: skip
 
 
+LAYOUT = " (expected the VOC layout: JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)"
+
+
 def _ids(root: Path, split: str) -> list[str]:
     path = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not path.is_file():
@@ -33,9 +36,9 @@ def _ids(root: Path, split: str) -> list[str]:
 
 def check(root: str, train_split: str = "train", val_split: str = "val", **_) -> None:
     """The layout is there (run before any training starts)."""
-    base = need_dir(Path(root).expanduser(), "data.params.root")
+    base = need_dir(Path(root).expanduser())
     for sub in ("JPEGImages", "SegmentationClass"):
-        need_dir(base / sub, f"VOC folder {sub}/ under")
+        need_dir(base / sub, LAYOUT)
     for split in (train_split, val_split):
         _ids(base, split)
 
