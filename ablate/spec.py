@@ -14,6 +14,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +89,9 @@ class SearchParam(_Strict):
     step: float | None = Field(None, gt=0)
     log: bool = False
     choices: list[Any] | None = None
+    # For ``combiner.method``: each chosen method's own search space (its class's ``space``)
+    # joins the sweep for the trials that choose it; false runs every method at its defaults.
+    spaces: bool = True
 
     @model_validator(mode="after")
     def _shape(self) -> SearchParam:
@@ -220,7 +224,8 @@ def with_values(spec: Experiment, values: Mapping[str, Any]) -> Experiment:
     its own defaults, the paper's; values swept on ``combiner.params.*`` still apply.
     """
     raw = spec.model_dump(mode="json")
-    paths = {spec.search.params[alias].path: value for alias, value in values.items()}
+    params = search_space(spec)
+    paths = {params[alias].param.path: value for alias, value in values.items()}
     for path, value in paths.items():
         if not path.startswith("combiner.params."):
             set_path(raw, path, value)
@@ -472,6 +477,28 @@ def _check_search(spec: Experiment, source: str | None) -> None:
                 raise ConfigError(
                     where, f"value {value!r} is invalid at {exc.path}: {exc.message}", source
                 ) from None
+    for c in search_space(spec).values():
+        if c.parent is None:
+            continue
+        where = f"search.params.{c.parent} ({c.when}'s own space: {c.alias})"
+        try:
+            values = (
+                c.param.grid()
+                if spec.search.sampler == "grid"
+                else (
+                    c.param.choices
+                    if c.param.type == "categorical"
+                    else [c.param.low, c.param.high]
+                )
+            )
+            for value in values:
+                with_values(spec, {c.parent: c.when, c.alias: value})
+        except ValueError as exc:
+            raise ConfigError(where, str(exc), source) from None
+        except ConfigError as exc:
+            raise ConfigError(
+                where, f"value {value!r} is invalid at {exc.path}: {exc.message}", source
+            ) from None
 
 
 def grid_cells(spec: Experiment) -> list[dict[str, Any]]:
@@ -480,4 +507,47 @@ def grid_cells(spec: Experiment) -> list[dict[str, Any]]:
 
     aliases = list(spec.search.params)
     axes = [spec.search.params[a].grid() for a in aliases]
-    return [dict(zip(aliases, combo, strict=True)) for combo in itertools.product(*axes)]
+    conditional = [c for c in search_space(spec).values() if c.parent]
+    cells = []
+    for combo in itertools.product(*axes):
+        cell = dict(zip(aliases, combo, strict=True))
+        # The chosen method's own parameters, crossed with each other, for this cell only.
+        own = [c for c in conditional if cell[c.parent] == c.when]
+        for extra in itertools.product(*(c.param.grid() for c in own)):
+            cells.append(cell | {c.alias: v for c, v in zip(own, extra, strict=True)})
+    return cells
+
+
+@dataclass(frozen=True)
+class SpaceParam:
+    """One parameter of the search space: a spec's own, or a chosen method's (``parent`` is
+    then the method's alias and ``when`` the method it belongs to)."""
+
+    alias: str
+    param: SearchParam
+    parent: str | None = None
+    when: Any = None
+
+
+def search_space(spec: Experiment) -> dict[str, SpaceParam]:
+    """The spec's search parameters followed by the conditional ones of every swept method."""
+    from ablate.registry import COMBINERS
+
+    out = {a: SpaceParam(a, p) for a, p in spec.search.params.items()}
+    swept = {p.path for p in spec.search.params.values()}
+    for alias, p in spec.search.params.items():
+        if p.path != "combiner.method" or p.type != "categorical" or not p.spaces:
+            continue
+        for method in p.choices or []:
+            try:
+                space = getattr(COMBINERS.get(method), "space", {})
+            except AblateError:
+                continue  # reported by the choice's own validation
+            for key, definition in space.items():
+                path = f"combiner.params.{key}"
+                if path in swept:
+                    continue  # the experiment sweeps it itself
+                sub = SearchParam(path=path, **definition)
+                name = f"{method}_{key}"
+                out[name] = SpaceParam(name, sub, alias, method)
+    return out

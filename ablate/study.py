@@ -89,9 +89,14 @@ def make_sampler(spec: S.Experiment):
     return optuna.samplers.RandomSampler(seed=s.sampler_seed)
 
 
-def suggest(trial, search: S.Search) -> dict[str, Any]:
-    values = {}
-    for alias, p in search.params.items():
+def suggest(trial, spec: S.Experiment) -> dict[str, Any]:
+    """Ask the trial for every parameter; a chosen method's own ones only when it is chosen
+    (a define-by-run conditional space, which TPE models per branch)."""
+    values: dict[str, Any] = {}
+    for alias, c in S.search_space(spec).items():
+        if c.parent is not None and values.get(c.parent) != c.when:
+            continue
+        p = c.param
         if p.type == "categorical":
             values[alias] = trial.suggest_categorical(alias, p.choices)
         elif p.type == "int":
@@ -107,6 +112,9 @@ def search_fingerprint(spec: S.Experiment) -> str:
     """What must not change between runs of one study (seeds may be added)."""
     d = spec.model_dump(mode="json")
     d["search"] = {k: v for k, v in d["search"].items() if k != "seeds"}
+    for p in d["search"]["params"].values():  # studies made before the field existed match
+        if p.get("spaces") is True:
+            del p["spaces"]
     keep = {
         k: d[k] for k in ("data", "model", "terms", "combiner", "train", "objective", "search")
     }
@@ -270,9 +278,13 @@ def _study_run(c, exp_id, name, spec, storage_url, overrides) -> str:
             "objective": f"{o.direction} {o.metric} ({o.reduce})",
             "optuna_storage": storage_url,
             "overrides": json.dumps(overrides),
+            "search_order": json.dumps(list(S.search_space(spec))),
             **{
-                f"search.{a}": json.dumps(p.model_dump(exclude_none=True))
-                for a, p in s.params.items()
+                f"search.{a}": json.dumps(
+                    c.param.model_dump(exclude_none=True)
+                    | ({"when": {c.parent: c.when}} if c.parent else {})
+                )
+                for a, c in S.search_space(spec).items()
             },
         },
     )
@@ -351,7 +363,7 @@ def _next_trial(study, spec, c, exp_id, study_run_id, name) -> TrialWork | None:
             study._storage.record_heartbeat(trial._trial_id)
     if trial is None:
         return None
-    values = suggest(trial, spec.search)
+    values = suggest(trial, spec)
     trial_spec = S.with_values(spec, values)
     h = trial_spec.config_hash()
     trial.set_user_attr("config_hash", h)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -65,7 +66,14 @@ class BaseCombiner(nn.Module, abc.ABC):
 
     Subclasses implement :meth:`forward`; learnable weights are their own parameters (the trainer
     optimises every parameter of the combiner alongside the model's).
+
+    ``space`` is the method's own search space: ``{init parameter: search definition}`` with the
+    keys of an experiment's ``search.params`` entries (type, low, high, step, log, choices) but no
+    path. When an experiment sweeps ``combiner.method``, each method's space joins the sweep for
+    the trials that choose it (aliases ``<method>_<parameter>``); grids use each ``step``.
     """
+
+    space: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, terms: Sequence[str]):
         super().__init__()

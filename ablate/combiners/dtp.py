@@ -29,6 +29,9 @@ EPS = 1e-6
 
 @COMBINERS.register("dtp")
 class DTP(BaseCombiner):
+    # The focusing parameter around the paper's gamma = 1 (0: weight = -log kappa).
+    space = {"gamma": {"type": "float", "low": 0.0, "high": 2.0, "step": 1.0}}
+
     def __init__(
         self,
         terms: Sequence[str],

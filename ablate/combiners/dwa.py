@@ -24,6 +24,9 @@ from ablate.registry import COMBINERS
 
 @COMBINERS.register("dwa")
 class DWA(BaseCombiner):
+    # T around the paper's 2: smaller sharpens the weights, larger flattens them.
+    space = {"temperature": {"type": "float", "low": 1.0, "high": 3.0, "step": 1.0}}
+
     def __init__(self, terms: Sequence[str], temperature: Annotated[float, Field(gt=0)] = 2.0):
         """
         Args:

@@ -24,6 +24,10 @@ Weight = Annotated[float, Field(ge=0)]
 
 @COMBINERS.register("fixed")
 class Fixed(BaseCombiner):
+    # Whether the non-main weights stay or decay to 0 over training (the weights themselves are
+    # the experiment's to sweep: they are named per term).
+    space = {"schedule": {"type": "categorical", "choices": ["constant", "linear", "poly"]}}
+
     def __init__(
         self,
         terms: Sequence[str],

@@ -30,6 +30,9 @@ from ablate.registry import COMBINERS
 
 @COMBINERS.register("gradnorm")
 class GradNorm(BaseCombiner):
+    # The paper's alpha = 1.5 and its neighbours (the paper reports 0.5 - 3 working).
+    space = {"alpha": {"type": "float", "low": 0.5, "high": 2.5, "step": 1.0}}
+
     def __init__(self, terms: Sequence[str], alpha: Annotated[float, Field(ge=0)] = 1.5):
         """
         Args:

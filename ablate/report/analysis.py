@@ -23,7 +23,9 @@ class Analysis:
 
 
 def label_of(row, aliases: list[str]) -> str:
-    return ", ".join(f"{a}={_fmt(row[a])}" for a in aliases) or "default"
+    """``a=1, b=x`` over the aliases that have a value (a method's own parameters are empty
+    for the other methods)."""
+    return ", ".join(f"{a}={_fmt(row[a])}" for a in aliases if not pd.isna(row[a])) or "default"
 
 
 def analyze(seeds: pd.DataFrame, aliases: list[str], metric: str, direction: str) -> Analysis:

@@ -36,6 +36,9 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
         )
     srun = studies[0]
     aliases = [k[len("search.") :] for k in sorted(srun.data.params) if k.startswith("search.")]
+    if "search_order" in srun.data.params:  # the search space's own order: a method before its
+        order = json.loads(srun.data.params["search_order"])  # own parameters
+        aliases = sorted(aliases, key=lambda a: order.index(a) if a in order else len(order))
     runs = T.find_runs(c, exp.experiment_id, role="seed", study=study)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     skipped: dict[str, int] = {}

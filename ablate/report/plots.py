@@ -67,7 +67,12 @@ def metric_vs_param(
         sns.scatterplot(
             data=pts, x="_x", y=metric, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
         )
+        long = max(map(len, order)) * len(order) > 70
         ax.set_xticks(range(len(order)), order)
+        if long:  # slanted, so that long setting labels do not run into each other
+            ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+            for tick in ax.get_xticklabels():
+                tick.set_horizontalalignment("right")
         ax.set_xlabel(alias)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="majority-class baseline")

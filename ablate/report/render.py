@@ -12,7 +12,7 @@ import pandas as pd
 
 from ablate import tracking as T
 from ablate.report import plots
-from ablate.report.analysis import analyze, headline
+from ablate.report.analysis import _fmt, analyze, headline
 from ablate.report.collect import collect
 
 COLUMNS = ["label", "mean", "std", "ci95_low", "ci95_high", "n", "p_vs_best_holm", "fit_time_s"]
@@ -28,7 +28,26 @@ def build_report(
     a.table.to_csv(out / "configs.csv", index=False)
 
     figures: list[tuple[str, Path]] = []
-    for alias in runs.aliases:
+    # A method's own parameters (swept only when it is chosen) are empty for the other methods:
+    # plot them folded into one categorical "setting" per configuration instead of on their own.
+    conditional = [x for x in runs.aliases if runs.seeds[x].isna().any()]
+    plain = [x for x in runs.aliases if x not in conditional]
+    if conditional:  # the method alias first: its choices name the conditional aliases
+        plain.sort(key=lambda x: not any(
+            c.startswith(f"{v}_") for v in runs.seeds[x].astype(str).unique() for c in conditional
+        ))  # fmt: skip
+        seeds = runs.seeds.assign(
+            setting=[_setting(r, plain[0], conditional) for _, r in runs.seeds.iterrows()]
+        )
+        fold = analyze(seeds, ["setting", *plain[1:]], runs.metric, runs.direction)
+        p = plots.metric_vs_param(
+            fold.table, seeds, "setting", runs.metric, a.baseline,
+            out / f"{_safe(runs.metric)}_vs_setting.png", others=plain[1:],
+        )  # fmt: skip
+        figures.append((f"{runs.metric} per setting", p))
+    for alias in plain if conditional else runs.aliases:
+        if conditional and alias == plain[0]:
+            continue
         if runs.seeds[alias].nunique() > 1:
             p = plots.metric_vs_param(
                 a.table,
@@ -37,7 +56,7 @@ def build_report(
                 runs.metric,
                 a.baseline,
                 out / f"{_safe(runs.metric)}_vs_{alias}.png",
-                others=[o for o in runs.aliases if o != alias],
+                others=[o for o in runs.aliases if o != alias and o not in conditional],
             )
             figures.append((f"{runs.metric} vs {alias}", p))
     hue = runs.aliases[0] if runs.aliases else None
@@ -52,6 +71,17 @@ def build_report(
         c = T.client(tracking_uri)
         c.log_artifacts(runs.study_run_id, str(out), artifact_path="report")
     return out / "report.md"
+
+
+def _setting(row, parent: str, conditional: list[str]) -> str:
+    """``dwa (temperature=2)``: a method with the values of its own parameters."""
+    method = str(row[parent])
+    own = [
+        f"{c[len(method) + 1 :]}={_fmt(row[c])}"
+        for c in conditional
+        if c.startswith(f"{method}_") and not pd.isna(row[c])
+    ]
+    return f"{method} ({', '.join(own)})" if own else method
 
 
 def _markdown(runs, a, figures) -> list[str]:
