@@ -50,6 +50,12 @@ def metric_vs_param(
         sns.scatterplot(
             data=seeds, x=alias, y=metric, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
         )
+        values = table[alias].dropna()
+        positive = values[values > 0]
+        if len(positive) and values.min() >= 0 and positive.max() / positive.min() >= 20:
+            # Log-spaced settings (0, 0.001, ..., 0.1): a symlog axis keeps them apart.
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+            ax.set_xticks(sorted(values.unique()), [f"{v:g}" for v in sorted(values.unique())])
     else:
         # Categories in the table's order (best first); no line joins unrelated settings, and the
         # bars are the same t-intervals as the table's, not seaborn's bootstrap.
