@@ -72,6 +72,7 @@ def test_report_files_are_written_from_a_real_sweep(workdir, tiny_file):
         "val_miou_vs_aux_weight.png",
     ):
         assert (out.parent / name).stat().st_size > 0
+    assert not (out.parent / "weights.png").exists()  # fixed weights never move: no figure
     html = (out.parent / "report.html").read_text()
     assert "data:image/png;base64," in html and '<img src="reports' not in html
     assert len(pd.read_csv(out.parent / "runs.csv")) == 6

@@ -88,7 +88,7 @@ def test_a_conditional_sweep_reports_each_setting(workdir, tiny_raw):
     from ablate.report.render import build_report
     from ablate.study import sweep
 
-    tiny_raw["train"]["epochs"] = 1
+    tiny_raw["train"]["epochs"] = 3  # DWA moves its weights from the third epoch
     tiny_raw["search"]["seeds"] = [0]
     spec = method_sweep(tiny_raw, ["equal", "dwa"])
     path = Path("e.yaml")
@@ -104,3 +104,5 @@ def test_a_conditional_sweep_reports_each_setting(workdir, tiny_raw):
         "method=dwa, dwa_temperature=3",
     }
     assert (out.parent / "val_miou_vs_setting.png").stat().st_size > 10_000
+    assert (out.parent / "weights.png").stat().st_size > 10_000  # DWA's weights moved
+    assert "Term weights per epoch" in out.read_text()

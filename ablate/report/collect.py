@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -22,6 +22,7 @@ class StudyRuns:
     seeds: pd.DataFrame  # one row per FINISHED seed run
     curves: pd.DataFrame  # run_id, epoch, metric, value
     skipped: dict[str, int]  # seed runs not FINISHED, by status
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, epoch, term, value
 
 
 def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
@@ -49,7 +50,7 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
         raise AblateError(f"study {study!r} has no finished seed runs yet")
     p0 = finished[0].data.params
     metric, direction = p0["objective.metric"], p0["objective.direction"]
-    rows, curves = [], []
+    rows, curves, weights = [], [], []
     for r in finished:
         row = {
             "run_id": r.info.run_id,
@@ -62,6 +63,11 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
         rows.append(row)
         for m in c.get_metric_history(r.info.run_id, metric):
             curves.append({"run_id": r.info.run_id, "epoch": m.step, "value": m.value})
+        for key in (k for k in r.data.metrics if k.startswith("weight/")):
+            for m in c.get_metric_history(r.info.run_id, key):
+                weights.append(
+                    {"run_id": r.info.run_id, "epoch": m.step, "term": key[7:], "value": m.value}
+                )
     seeds = pd.DataFrame(rows).sort_values([*aliases, "seed"], kind="stable")
     curve_df = pd.DataFrame(curves, columns=["run_id", "epoch", "value"])
     curve_df = curve_df.merge(seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id")
@@ -75,6 +81,9 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
         seeds.reset_index(drop=True),
         curve_df,
         skipped,
+        pd.DataFrame(weights, columns=["run_id", "epoch", "term", "value"]).merge(
+            seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id"
+        ),
     )
 
 

@@ -118,3 +118,34 @@ def learning_curves(curves: pd.DataFrame, hue: str | None, metric: str, path: Pa
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def weight_curves(weights: pd.DataFrame, hue: str, path: Path) -> Path:
+    """Each term's weight per epoch (mean over seeds), one panel per term, one line per setting:
+    what a combination method actually did."""
+    plt, sns = _plt()
+    data = weights.copy()
+    data[hue] = data[hue].astype(str)
+    terms = list(dict.fromkeys(data["term"]))
+    fig, axes = plt.subplots(1, len(terms), figsize=(4.2 * len(terms) + 1.5, 3.8), squeeze=False)
+    for ax, term in zip(axes[0], terms, strict=True):
+        sns.lineplot(
+            data=data[data["term"] == term], x="epoch", y="value", hue=hue, errorbar=None,
+            ax=ax, palette="tab10", legend=ax is axes[0][-1],
+        )  # fmt: skip
+        ax.set_title(f"weight/{term}")
+        ax.set_ylabel("weight")
+        v = data.loc[data["term"] == term, "value"]
+        if v.max() > 10 * max(v.median(), 1e-3):  # one method's weights dwarf the others'
+            ax.set_yscale("symlog", linthresh=0.1)
+            ax.set_ylim(bottom=0)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ablate import tracking as T
 from ablate.report import plots
-from ablate.report.analysis import _fmt, analyze, headline
+from ablate.report.analysis import _fmt, analyze, headline, label_of
 from ablate.report.collect import collect
 
 COLUMNS = ["label", "mean", "std", "ci95_low", "ci95_high", "n", "p_vs_best_holm", "fit_time_s"]
@@ -64,6 +64,13 @@ def build_report(
         p = plots.learning_curves(runs.curves, hue, runs.metric, out / "learning_curves.png")
         figures.append(("Learning curves", p))
 
+    w = runs.weights
+    if not w.empty and (w.groupby(["run_id", "term"])["value"].nunique() > 1).any():
+        # Some method changed its weights during training: show how.
+        label = [x for x in runs.aliases]
+        w = w.assign(setting=[label_of(r, label) for _, r in w.iterrows()])
+        p = plots.weight_curves(w, "setting", out / "weights.png")
+        figures.append(("Term weights per epoch (mean over seeds)", p))
     lines = _markdown(runs, a, figures)
     (out / "report.md").write_text("\n".join(lines) + "\n")
     (out / "report.html").write_text(_html(runs, a, figures, lines[0]))
