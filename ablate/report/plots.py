@@ -127,11 +127,13 @@ def weight_curves(weights: pd.DataFrame, hue: str, path: Path) -> Path:
     data = weights.copy()
     data[hue] = data[hue].astype(str)
     terms = list(dict.fromkeys(data["term"]))
+    n = data[hue].nunique()
+    palette = "tab10" if n <= 10 else sns.color_palette("husl", n)  # no repeated colours
     fig, axes = plt.subplots(1, len(terms), figsize=(4.2 * len(terms) + 1.5, 3.8), squeeze=False)
     for ax, term in zip(axes[0], terms, strict=True):
         sns.lineplot(
             data=data[data["term"] == term], x="epoch", y="value", hue=hue, errorbar=None,
-            ax=ax, palette="tab10", legend=ax is axes[0][-1],
+            ax=ax, palette=palette, style=hue if n > 10 else None, legend=ax is axes[0][-1],
         )  # fmt: skip
         ax.set_title(f"weight/{term}")
         ax.set_ylabel("weight")
