@@ -463,13 +463,10 @@ def _check_search(spec: Experiment, source: str | None) -> None:
                 raise ConfigError(
                     f"{where}.path", f"{p.path!r} is not a path in this experiment", source
                 ) from None
-        if spec.search.sampler == "grid":
-            try:
-                values = p.grid()
-            except ValueError as exc:
-                raise ConfigError(where, str(exc), source) from None
-        else:
-            values = p.choices if p.type == "categorical" else [p.low, p.high]
+        try:
+            values = _values_to_check(p, spec.search.sampler)
+        except ValueError as exc:
+            raise ConfigError(where, str(exc), source) from None
         for value in values:
             try:
                 with_values(spec, {alias: value})
@@ -482,16 +479,7 @@ def _check_search(spec: Experiment, source: str | None) -> None:
             continue
         where = f"search.params.{c.parent} ({c.when}'s own space: {c.alias})"
         try:
-            values = (
-                c.param.grid()
-                if spec.search.sampler == "grid"
-                else (
-                    c.param.choices
-                    if c.param.type == "categorical"
-                    else [c.param.low, c.param.high]
-                )
-            )
-            for value in values:
+            for value in _values_to_check(c.param, spec.search.sampler):
                 with_values(spec, {c.parent: c.when, c.alias: value})
         except ValueError as exc:
             raise ConfigError(where, str(exc), source) from None
@@ -499,6 +487,13 @@ def _check_search(spec: Experiment, source: str | None) -> None:
             raise ConfigError(
                 where, f"value {value!r} is invalid at {exc.path}: {exc.message}", source
             ) from None
+
+
+def _values_to_check(p: SearchParam, sampler: str) -> list[Any]:
+    """Every value a grid takes; the choices or both ends of the range for the samplers."""
+    if sampler == "grid":
+        return p.grid()
+    return list(p.choices or []) if p.type == "categorical" else [p.low, p.high]
 
 
 def grid_cells(spec: Experiment) -> list[dict[str, Any]]:

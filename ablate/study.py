@@ -268,6 +268,7 @@ def _study_run(c, exp_id, name, spec, storage_url, overrides) -> str:
         return run_id
     run_id = T.start_run(c, exp_id, name, {T.ROLE: "study", T.STUDY: name})
     s, o = spec.search, spec.objective
+    space = S.search_space(spec)
     T.log_params(
         c,
         run_id,
@@ -278,13 +279,13 @@ def _study_run(c, exp_id, name, spec, storage_url, overrides) -> str:
             "objective": f"{o.direction} {o.metric} ({o.reduce})",
             "optuna_storage": storage_url,
             "overrides": json.dumps(overrides),
-            "search_order": json.dumps(list(S.search_space(spec))),
+            "search_order": json.dumps(list(space)),
             **{
                 f"search.{a}": json.dumps(
                     c.param.model_dump(exclude_none=True)
                     | ({"when": {c.parent: c.when}} if c.parent else {})
                 )
-                for a, c in S.search_space(spec).items()
+                for a, c in space.items()
             },
         },
     )

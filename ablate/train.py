@@ -273,7 +273,7 @@ def term_kpis(terms, outputs, y, targets, ignore_index) -> dict[str, Tensor]:
             kpis[t.name] = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
             continue
         if target.dtype != torch.long or out.dim() < 2 or out.shape[2:] != target.shape[1:]:
-            continue  # not a class-index target (multi-label, features, ...): no KPI
+            continue  # not a class-index target (features, regression, ...): no KPI
         pred = out.argmax(1)
         if target.dim() > 1:
             iou = M.iou_per_class(M.confusion_matrix(pred, target, out.shape[1], ignore_index))

@@ -71,25 +71,17 @@ def digit_scenes(
     )
     train = render(images[train_idx], labels[train_idx], train_scenes)  # train first: the
     val = render(images[val_idx], labels[val_idx], val_scenes)  # generator's order fixes both
-    if task == "multilabel":
-        return Dataset(
-            train=train,
-            val=val,
-            num_classes=10,
-            in_channels=3,
-            task="multilabel",
-            default_target="labels",
-            class_names=[str(d) for d in range(10)],
-        ).to(device)
+    digit_names = [str(d) for d in range(10)]
+    multilabel = task == "multilabel"
     return Dataset(
         train=train,
         val=val,
-        num_classes=11,
+        num_classes=10 if multilabel else 11,
         in_channels=3,
-        task="segmentation",
-        default_target="mask",
-        ignore_index=255,
-        class_names=["background", *(str(d) for d in range(10))],
+        task=task,
+        default_target="labels" if multilabel else "mask",
+        ignore_index=None if multilabel else 255,
+        class_names=digit_names if multilabel else ["background", *digit_names],
     ).to(device)
 
 

@@ -67,8 +67,7 @@ def multilabel_csv(
         classes: the label names in order; default: every name in either CSV, sorted.
         normalize: subtract ImageNet's mean and divide by its std (for pretrained backbones).
     """
-    check(root, train_csv, val_csv)
-    base = Path(root).expanduser()
+    base = need_dir(Path(root).expanduser())  # the CSVs are validated as they are read, once
     rows = {name: _read(base / name, label_sep) for name in (train_csv, val_csv)}
     names = classes or sorted({lab for r in rows.values() for _, labs in r for lab in labs})
     if not names:

@@ -23,6 +23,8 @@ class StudyRuns:
     curves: pd.DataFrame  # run_id, epoch, metric, value
     skipped: dict[str, int]  # seed runs not FINISHED, by status
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, epoch, term, value
+    # A method's own parameters: alias -> (the method's alias, the method it belongs to)
+    conditional: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
@@ -40,6 +42,12 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
     if "search_order" in srun.data.params:  # the search space's own order: a method before its
         order = json.loads(srun.data.params["search_order"])  # own parameters
         aliases = sorted(aliases, key=lambda a: order.index(a) if a in order else len(order))
+    conditional = {}
+    for a in aliases:
+        when = json.loads(srun.data.params[f"search.{a}"]).get("when")
+        if when:  # recorded by the study run for a method's own parameters
+            ((parent, method),) = when.items()
+            conditional[a] = (parent, method)
     runs = T.find_runs(c, exp.experiment_id, role="seed", study=study)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     skipped: dict[str, int] = {}
@@ -84,6 +92,7 @@ def collect(tracking_uri: str, experiment: str, study: str) -> StudyRuns:
         pd.DataFrame(weights, columns=["run_id", "epoch", "term", "value"]).merge(
             seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id"
         ),
+        conditional,
     )
 
 

@@ -30,24 +30,20 @@ def build_report(
     figures: list[tuple[str, Path]] = []
     # A method's own parameters (swept only when it is chosen) are empty for the other methods:
     # plot them folded into one categorical "setting" per configuration instead of on their own.
-    conditional = [x for x in runs.aliases if runs.seeds[x].isna().any()]
-    plain = [x for x in runs.aliases if x not in conditional]
-    if conditional:  # the method alias first: its choices name the conditional aliases
-        plain.sort(key=lambda x: not any(
-            c.startswith(f"{v}_") for v in runs.seeds[x].astype(str).unique() for c in conditional
-        ))  # fmt: skip
+    conditional = runs.conditional
+    parents = {parent for parent, _ in conditional.values()}
+    plain = [x for x in runs.aliases if x not in conditional and x not in parents]
+    if conditional:
         seeds = runs.seeds.assign(
-            setting=[_setting(r, plain[0], conditional) for _, r in runs.seeds.iterrows()]
+            setting=[_setting(r, conditional) for _, r in runs.seeds.iterrows()]
         )
-        fold = analyze(seeds, ["setting", *plain[1:]], runs.metric, runs.direction)
+        fold = analyze(seeds, ["setting", *plain], runs.metric, runs.direction)
         p = plots.metric_vs_param(
             fold.table, seeds, "setting", runs.metric, a.baseline,
-            out / f"{_safe(runs.metric)}_vs_setting.png", others=plain[1:],
+            out / f"{_safe(runs.metric)}_vs_setting.png", others=plain,
         )  # fmt: skip
         figures.append((f"{runs.metric} per setting", p))
     for alias in plain if conditional else runs.aliases:
-        if conditional and alias == plain[0]:
-            continue
         if runs.seeds[alias].nunique() > 1:
             p = plots.metric_vs_param(
                 a.table,
@@ -67,8 +63,7 @@ def build_report(
     w = runs.weights
     if not w.empty and (w.groupby(["run_id", "term"])["value"].nunique() > 1).any():
         # Some method changed its weights during training: show how.
-        label = [x for x in runs.aliases]
-        w = w.assign(setting=[label_of(r, label) for _, r in w.iterrows()])
+        w = w.assign(setting=[label_of(r, runs.aliases) for _, r in w.iterrows()])
         p = plots.weight_curves(w, "setting", out / "weights.png")
         figures.append(("Term weights per epoch (mean over seeds)", p))
     lines = _markdown(runs, a, figures)
@@ -80,13 +75,14 @@ def build_report(
     return out / "report.md"
 
 
-def _setting(row, parent: str, conditional: list[str]) -> str:
-    """``dwa (temperature=2)``: a method with the values of its own parameters."""
+def _setting(row, conditional: dict[str, tuple[str, str]]) -> str:
+    """``dwa (temperature=2)``: the chosen method with the values of its own parameters."""
+    parent = next(iter(conditional.values()))[0]
     method = str(row[parent])
     own = [
-        f"{c[len(method) + 1 :]}={_fmt(row[c])}"
-        for c in conditional
-        if c.startswith(f"{method}_") and not pd.isna(row[c])
+        f"{alias[len(m) + 1 :]}={_fmt(row[alias])}"
+        for alias, (_, m) in conditional.items()
+        if m == method and not pd.isna(row[alias])
     ]
     return f"{method} ({', '.join(own)})" if own else method
 
