@@ -58,18 +58,39 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="worker processes sharing the CPU cores or GPU (default 1)",
+        help="worker processes (default: one per GPU in use, else 1); CPU threads are shared "
+        "out between them",
+    )
+    sp.add_argument(
+        "--gpus",
+        help="GPUs to train on: all (default: every visible one), none, or ids such as 0,1,3; "
+        "each worker sees one GPU through CUDA_VISIBLE_DEVICES",
+    )
+    sp.add_argument(
+        "--workers-per-gpu", type=int, metavar="K", help="workers sharing each GPU (default 1)"
     )
     sp.add_argument(
         "--storage",
-        help="Optuna storage URL (default sqlite:///optuna.db; "
-        "postgresql://... for many machines)",
+        help="Optuna storage URL (default sqlite:///optuna.db; postgresql://user@host/db for "
+        "many drivers on many machines, with pip install 'ablate[postgres]')",
     )
     sp.add_argument("--study", help="study name (default: the experiment's name)")
     sp.add_argument("--out", type=Path, help="report folder (default reports/<study>/)")
     sp.add_argument("--no-report", action="store_true", help="skip the report at the end")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="retry a run that failed for a fault of the machinery (its worker died, a CUDA "
+        "error) this many times; a diverged run is never retried (default 1)",
+    )
+    sp.add_argument(
+        "--max-failures",
+        type=int,
+        metavar="N",
+        help="stop the sweep once N runs have failed (default: never stop early)",
+    )
 
     sp = sub.add_parser(
         "run",
@@ -107,49 +128,86 @@ def main(argv: list[str] | None = None) -> int:
             args.command
         ](args)
     except AblateError as exc:
-        print(f"ablate: error: {exc}", file=sys.stderr)
+        print(f"ablate: error: {_masked(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ablate: interrupted; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = getattr(exc, "name", "SIGINT")
+        print(f"ablate: interrupted ({why}); run the same command again to resume",
+              file=sys.stderr)  # fmt: skip
         return 130
+    except Exception:  # noqa: BLE001  (a bug: show it, but never a password in it)
+        import traceback
+
+        print(_masked(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
+
+
+def _masked(text) -> str:
+    from ablate.tracking.store import mask_url
+
+    return mask_url(str(text))
 
 
 def _sweep(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
-    from ablate.study import sweep
+    from ablate.study import Options, sweep
+    from ablate.study.adapter import fingerprint_id
+    from ablate.study.driver import check_study_name
+    from ablate.study.resources import parse_gpus
 
     spec = S.load(args.experiment, args.overrides)
     uri = T.tracking_uri(args.tracking_uri)
+    study = args.study or spec.name
+    check_study_name(study)
+    out = None if args.no_report else _report_folder(args.out, study)
+    if args.retries < 0:
+        raise AblateError("--retries must be 0 or more")
+    if args.max_failures is not None and args.max_failures < 1:
+        raise AblateError("--max-failures must be at least 1")
     res = sweep(
         spec,
-        workers=args.workers,
-        storage=args.storage,
-        tracking_uri=uri,
-        study_name=args.study,
-        progress=not args.quiet,
-        overrides=args.overrides,
-    )
+        Options(
+            workers=args.workers, gpus=parse_gpus(args.gpus),
+            workers_per_gpu=args.workers_per_gpu, storage=args.storage, tracking_uri=uri,
+            study_name=study, progress=not args.quiet, overrides=args.overrides,
+            retries=args.retries, max_failures=args.max_failures,
+        ),
+    )  # fmt: skip
+    print(res.summary())
     print(
-        f"study {res.study_name}: {res.finished_cells} of {res.expected_cells} (configuration, "
-        f"seed) runs finished; this run trained {res.trained}, reused {res.reused}, "
-        f"failed {res.failed}"
-    )
-    print(
-        f"MLflow: {uri} — `make ui`, then open "
+        f"MLflow: {T.mask_url(uri)} — `make ui`, then open "
         f"http://127.0.0.1:5000/#/experiments/{res.experiment_id}/runs"
     )
-    if not args.no_report:
-        out = _write_report(uri, spec.name, res.study_name, args.out)
-        print(f"report: {out}")
-    return 0 if res.failed == 0 else 1
+    if out is not None and res.finished_cells and not res.undelivered:
+        fp = fingerprint_id(spec)
+        print(f"report: {_write_report(uri, spec.name, res.study_name, out, fp)}")
+    elif out is not None and res.undelivered:
+        print("report: not written (MLflow does not hold every run yet); `make report` later")
+    return 0 if res.complete else 1
 
 
-def _write_report(uri: str, experiment: str, study: str, out: Path | None) -> Path:
-    from ablate.report.render import build_report, write_dashboard_index
+def _report_folder(out: Path | None, study: str) -> Path:
+    """The report folder, made and checked writable before anything trains."""
+    import tempfile
 
     out = out or Path("reports") / study
-    path = build_report(uri, experiment, study, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise AblateError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    return out
+
+
+def _write_report(
+    uri: str, experiment: str, study: str, out: Path | None, fingerprint: str | None = None
+) -> Path:
+    from ablate.report.render import build_report, write_dashboard_index
+
+    out = _report_folder(out, study)
+    path = build_report(uri, experiment, study, out, fingerprint=fingerprint)
     write_dashboard_index(Path("reports"), Path("dashboards"))
     return path
 
@@ -160,13 +218,20 @@ def _report(args) -> int:
 
     uri = T.tracking_uri(args.tracking_uri)
     T.check_tracking_uri(uri)
+    fp = None
     if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
+        from ablate.study.adapter import fingerprint_id
+
         spec = S.load(args.target, check_search=False)
         experiment, study = spec.name, args.study or spec.name
+        fp = fingerprint_id(spec)
     else:
         study = args.study or args.target
         experiment = _experiment_of_study(uri, study)
-    print(f"report: {_write_report(uri, experiment, study, args.out)}")
+    from ablate.study.driver import check_study_name
+
+    check_study_name(study)
+    print(f"report: {_write_report(uri, experiment, study, args.out, fp)}")
     return 0
 
 
@@ -187,7 +252,10 @@ def _experiment_of_study(uri: str, study: str) -> str:
 def _run(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
-    from ablate.train import Reporter, fit
+    from ablate.reporting import Reporter
+    from ablate.tracking.journal import Journal, new_key
+    from ablate.tracking.reporter import JournalReporter
+    from ablate.train import fit
 
     spec = S.load(args.experiment, args.overrides, check_search=False)
     if args.no_track:
@@ -195,25 +263,23 @@ def _run(args) -> int:
     else:
         uri = T.tracking_uri(args.tracking_uri)
         T.check_tracking_uri(uri)
-        c = T.client(uri)
-        exp = T.get_or_create_experiment(c, spec.name)
-        run_id = T.start_run(
-            c,
-            exp,
-            f"run seed={args.seed}",
-            {T.ROLE: "run", T.HASH: spec.config_hash(), T.SEED: str(args.seed)},
-        )
-        T.log_params(c, run_id, {"seed": args.seed, **spec.flatten()})
-        reporter = T.MLflowReporter(c, run_id)
+        exp = T.get_or_create_experiment(T.client(uri), spec.name)
+        journal, key = Journal(uri), new_key()
+        tags = {T.ROLE: "run", T.HASH: spec.config_hash(), T.SEED: str(args.seed)}
+        journal.create_run(key, exp, f"run seed={args.seed}", tags)
+        journal.log_params(key, {"seed": args.seed, **spec.flatten()})
+        reporter = JournalReporter(journal.append, key)
         try:
             result = fit(spec, args.seed, reporter)
         except BaseException as exc:
-            reporter.close()
-            T.end_run(c, run_id, "FAILED", f"{type(exc).__name__}: {exc}")
+            reporter.flush()
+            journal.set_status(key, "FAILED", f"{type(exc).__name__}: {exc}", "error")
+            journal.close(timeout=60)
             raise
-        reporter.close()
-        T.end_run(c, run_id)
-        print(f"MLflow run {run_id} in experiment {spec.name!r} at {uri}")
+        reporter.flush()
+        journal.set_status(key, "FINISHED")
+        journal.close()
+        print(f"MLflow run {journal.run_id(key)} in experiment {spec.name!r} at {T.mask_url(uri)}")
     for k, v in sorted(result.metrics.items()):
         print(f"{k:24s} {v:.4f}")
     return 0
@@ -244,7 +310,7 @@ def _ui(args) -> int:
         "--port",
         str(args.port),
     ]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C stops it)")
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {T.mask_url(uri)} (Ctrl-C stops it)")
     os.execv(sys.executable, cmd)
     return 0  # not reached
 

@@ -82,6 +82,15 @@ def load_plugins(modules: Iterable[str] = ()) -> None:
     for ep in entry_points(group="ablate.plugins"):
         if ep.value not in _loaded:
             _import(ep.value, f"entry point {ep.name!r}")
+    modules = list(modules)
+    if modules:
+        # Plugin modules in the working directory import with the `ablate` command too (the
+        # console script's sys.path does not hold it); appended, so they shadow nothing.
+        import os
+        import sys
+
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
     for module in modules:
         _import(module, "plugin")
 

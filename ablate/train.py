@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -21,27 +20,15 @@ from ablate import metrics as M
 from ablate.combiners import Context
 from ablate.combiners._base import LazyKPIs
 from ablate.errors import AblateError
-from ablate.registry import COMBINERS, DATASETS, LOSSES, MODELS, build
+from ablate.registry import COMBINERS, DATASETS, LOSSES, MODELS
+from ablate.registry import build as build_component
+from ablate.reporting import Reporter
 from ablate.spec import Experiment
 from ablate.tasks import TASKS
 
 
 class TrainingError(AblateError):
     """The run cannot go on (e.g. the loss became NaN)."""
-
-
-class Reporter:
-    """Receives measurements during training. The default does nothing."""
-
-    def metrics(self, values: Mapping[str, float], step: int) -> None:
-        """Per-epoch values (``train/...``, ``val/...``, ``weight/...``) with step = epoch."""
-
-    def series(self, name: str, values: Sequence[float], first_step: int) -> None:
-        """A per-optimisation-step series, delivered once per epoch."""
-
-    def should_stop(self) -> bool:
-        """True to end training early (e.g. a pruner's decision)."""
-        return False
 
 
 @dataclass
@@ -69,6 +56,58 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass
+class Parts:
+    """What a run trains: the data, the model, one loss per term, the combiner."""
+
+    data: object  # ablate.data.Dataset
+    model: torch.nn.Module
+    losses: dict[str, torch.nn.Module]
+    combiner: torch.nn.Module
+    targets: dict[str, str]  # term -> the dataset target it reads
+    main: object  # the term on the main output ("out")
+
+
+def build(spec: Experiment, seed: int, device: torch.device) -> Parts:
+    """Build everything a run needs from the spec; ``seed`` decides the model's initial
+    weights (and lazily shaped loss parameters), never the data."""
+    # Data first, from its own seed: every training seed sees the same scenes.
+    data = build_component(DATASETS.get(spec.data.name), spec.data.params, device=str(device))
+    seed_everything(seed)
+    model = build_component(
+        MODELS.get(spec.model.name),
+        spec.model.params,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+    ).to(device)
+    targets = {t.name: t.target or data.default_target for t in spec.terms}
+    for i, t in enumerate(spec.terms):
+        if targets[t.name] not in data.train.targets:
+            raise AblateError(
+                f"terms.{i}.target: dataset {spec.data.name!r} has no target "
+                f"{targets[t.name]!r}; its targets: {', '.join(data.train.targets)}"
+            )
+    # Losses may read the training targets they will see (DeepMAR's label ratios).
+    losses = {
+        t.name: build_component(
+            LOSSES.get(t.loss),
+            t.params,
+            num_classes=data.num_classes,
+            dataset=data,
+            train_target=data.train.targets[targets[t.name]],
+        ).to(device)
+        for t in spec.terms
+    }
+    _materialize_lazy(model, losses, spec.terms, targets, data, spec.train.batch_size)
+    combiner = build_component(
+        COMBINERS.get(spec.combiner.method),
+        spec.combiner.params,
+        terms=[t.name for t in spec.terms],
+    ).to(device)
+    main = next((t for t in spec.terms if t.output == "out"), spec.terms[0])
+    return Parts(data, model, losses, combiner, targets, main)
+
+
 def fit(
     spec: Experiment, seed: int = 0, reporter: Reporter | None = None, progress: bool = True
 ) -> FitResult:
@@ -82,42 +121,11 @@ def fit(
     amp = cfg.amp == "bf16" or (cfg.amp == "auto" and cuda)
     channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and cuda)
 
-    # Data first, from its own seed: every training seed sees the same scenes.
-    data = build(DATASETS.get(spec.data.name), spec.data.params, device=str(device))
-    seed_everything(seed)
-    model = build(
-        MODELS.get(spec.model.name),
-        spec.model.params,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-    ).to(device)
+    parts = build(spec, seed, device)
+    data, model, losses, combiner = parts.data, parts.model, parts.losses, parts.combiner
+    targets, main = parts.targets, parts.main
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    targets = {t.name: t.target or data.default_target for t in spec.terms}
-    for t in spec.terms:
-        if targets[t.name] not in data.train.targets:
-            raise AblateError(
-                f"term {t.name!r}: dataset {spec.data.name!r} has no target {targets[t.name]!r}; "
-                f"its targets: {', '.join(data.train.targets)}"
-            )
-    # Losses may read the training targets they will see (DeepMAR's label ratios).
-    losses = {
-        t.name: build(
-            LOSSES.get(t.loss),
-            t.params,
-            num_classes=data.num_classes,
-            dataset=data,
-            train_target=data.train.targets[targets[t.name]],
-        ).to(device)
-        for t in spec.terms
-    }
-    _materialize_lazy(model, losses, spec.terms, targets, data, cfg.batch_size)
-    combiner = build(
-        COMBINERS.get(spec.combiner.method),
-        spec.combiner.params,
-        terms=[t.name for t in spec.terms],
-    ).to(device)
-    main = next((t for t in spec.terms if t.output == "out"), spec.terms[0])
 
     # Learned task weights and loss parameters (center loss's centers) are optimised with the
     # model, without weight decay.
@@ -210,6 +218,13 @@ def fit(
         history.append(row)
         reporter.series("train/loss_step", totals, step - len(totals))
         reporter.metrics(row, epoch)
+        # Logged first, so the run shows the epoch that diverged; then it fails, never FINISHED
+        # with a NaN for a result.
+        bad = [
+            k for k, v in row.items() if k.startswith(("train/", "val/")) and not math.isfinite(v)
+        ]
+        if bad:
+            raise TrainingError(f"non-finite {', '.join(bad)} in epoch {epoch}")
         bar.update(1)
         bar.set_postfix(
             {k: f"{row[k]:.3f}" for k in ("train/loss", spec.objective.metric) if k in row}
@@ -223,10 +238,13 @@ def fit(
     final = dict(history[-1])
     final["time/fit_s"] = wall
     reporter.metrics({"time/fit_s": wall}, len(history) - 1)
+    objective = objective_value(
+        history, spec.objective.metric, spec.objective.direction, spec.objective.reduce
+    )
+    if not math.isfinite(objective):
+        raise TrainingError(f"non-finite objective {spec.objective.metric} = {objective}")
     return FitResult(
-        objective=objective_value(
-            history, spec.objective.metric, spec.objective.direction, spec.objective.reduce
-        ),
+        objective=objective,
         metrics=final,
         history=history,
         device=str(device),

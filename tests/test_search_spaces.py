@@ -60,7 +60,7 @@ def test_every_methods_own_space_is_valid_for_it(name):
 def test_tpe_and_random_ask_a_methods_parameters_only_when_it_is_chosen(tiny_raw):
     import optuna
 
-    from ablate.study import suggest
+    from ablate.study.adapter import suggest
 
     choices = ["fixed", "equal", "dwa", "dtp", "gradnorm"]
     for sampler in ("random", "tpe"):

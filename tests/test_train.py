@@ -109,8 +109,6 @@ GAT_TINY = {
 def test_a_multi_label_classifier_trains_with_supplement_and_center_terms(monkeypatch):
     import copy
 
-    import torch
-
     from ablate.losses.center import CenterLoss
 
     seen = []  # (the run's center loss, its centers as first drawn)

@@ -7,6 +7,15 @@ from pathlib import Path
 import pandas as pd
 
 
+def _save(fig, path: Path) -> None:
+    """Write the figure atomically: a reader never sees half a PNG."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    os.replace(tmp, path)
+
+
 def _plt():
     import matplotlib
 
@@ -86,7 +95,7 @@ def metric_vs_param(
     ax.set_title(f"{metric} vs {alias}" + (" (95% t-intervals)" if others else ""))
     ax.legend(loc="best", fontsize="x-small")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -115,7 +124,7 @@ def learning_curves(curves: pd.DataFrame, hue: str | None, metric: str, path: Pa
     if hue is not None:
         ax.legend(title=hue, fontsize="x-small", ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -148,6 +157,6 @@ def weight_curves(weights: pd.DataFrame, hue: str, path: Path) -> Path:
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize="x-small")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path

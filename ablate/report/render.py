@@ -19,13 +19,18 @@ COLUMNS = ["label", "mean", "std", "ci95_low", "ci95_high", "n", "p_vs_best_holm
 
 
 def build_report(
-    tracking_uri: str, experiment: str, study: str, out: Path, log_artifacts: bool = True
+    tracking_uri: str,
+    experiment: str,
+    study: str,
+    out: Path,
+    log_artifacts: bool = True,
+    fingerprint: str | None = None,
 ) -> Path:
-    runs = collect(tracking_uri, experiment, study)
+    runs = collect(tracking_uri, experiment, study, fingerprint)
     a = analyze(runs.seeds, runs.aliases, runs.metric, runs.direction)
     out.mkdir(parents=True, exist_ok=True)
-    runs.seeds.to_csv(out / "runs.csv", index=False)
-    a.table.to_csv(out / "configs.csv", index=False)
+    write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
+    write_atomic(out / "configs.csv", a.table.to_csv(index=False))
 
     figures: list[tuple[str, Path]] = []
     # A method's own parameters (swept only when it is chosen) are empty for the other methods:
@@ -67,8 +72,8 @@ def build_report(
         p = plots.weight_curves(w, "setting", out / "weights.png")
         figures.append(("Term weights per epoch (mean over seeds)", p))
     lines = _markdown(runs, a, figures)
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    (out / "report.html").write_text(_html(runs, a, figures, lines[0]))
+    write_atomic(out / "report.md", "\n".join(lines) + "\n")
+    write_atomic(out / "report.html", _html(runs, a, figures, lines[0]))
     if log_artifacts:
         c = T.client(tracking_uri)
         c.log_artifacts(runs.study_run_id, str(out), artifact_path="report")
@@ -114,6 +119,12 @@ def _markdown(runs, a, figures) -> list[str]:
         lines += [
             f"Not counted: {', '.join(f'{v} {k}' for k, v in runs.skipped.items())} seed "
             "run(s) (interrupted or failed; see MLflow)."
+        ]
+    if runs.dropped:
+        lines += [
+            "Left out of the analysis: "
+            + "; ".join(f"{v} {k}" for k, v in runs.dropped.items())
+            + " (one run per cell, the first to finish, and only the study's seeds)."
         ]
     lines += ["", "## Configurations", "", _table_md(a.table), ""]
     for title, path in figures:
@@ -206,5 +217,14 @@ def write_dashboard_index(reports_root: Path, dashboards: Path) -> Path:
 </body></html>
 """
     path = dashboards / "index.html"
-    path.write_text(page)
+    write_atomic(path, page)
     return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader sees the old one or the new one, never half of it."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

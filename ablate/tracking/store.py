@@ -1,22 +1,23 @@
-"""MLflow glue: the study -> configuration -> seed run hierarchy, and batched metric logging.
+"""MLflow stores: which URI, whether it is usable, and the few synchronous calls ablate makes.
 
-Everything here goes through ``MlflowClient`` (no global active run), so the driver and its worker
-processes can log concurrently. ``mlflow`` is imported lazily: ``import ablate`` does not need it.
+Everything goes through ``MlflowClient`` (no global active run), so a driver and the report can
+use one store side by side. ``mlflow`` is imported lazily: ``import ablate`` does not need it.
+Writes made while training go through :mod:`ablate.tracking.journal` instead, which survives a
+store that is away for a while.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.train import Reporter
 
 ROLE, STUDY, TRIAL, HASH, SEED = (
     "ablate.role",
@@ -25,11 +26,26 @@ ROLE, STUDY, TRIAL, HASH, SEED = (
     "ablate.config_hash",
     "ablate.seed",
 )
+RUN_KEY = "ablate.run_key"  # ablate's own id of a run, known before MLflow assigns its run id
+STUDY_KEY = "ablate.study_key"  # the study run a run belongs to (study name + fingerprint)
+FINGERPRINT = "ablate.fingerprint"
 FAILURE = "ablate.failure"
+FAILURE_KIND = "ablate.failure_kind"  # diverged | error | worker_died | cuda | interrupted | ...
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # UI opens on runs
 PARENT = "mlflow.parentRunId"
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_QUERY_SECRET = re.compile(r"(?i)(?P<key>[?&](?:password|passwd|pwd|token)=)[^&\s]+")
+
+
+def mask_url(text: str) -> str:
+    """Hide the password of every ``scheme://user:password@host`` (and ``?password=``) in
+    ``text``: storage and tracking URLs are printed and logged, their secrets never."""
+    text = _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
+    return _QUERY_SECRET.sub(r"\g<key>***", text)
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -55,33 +71,44 @@ def absolute_sqlite(uri: str) -> str:
 
 def check_tracking_uri(uri: str) -> None:
     """Fail fast with one clear message instead of MLflow's minutes of retries."""
+    shown = mask_url(uri)
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
                 if resp.status != 200:
-                    raise AblateError(f"MLflow tracking server {uri} answered {resp.status}")
+                    raise AblateError(f"MLflow tracking server {shown} answered {resp.status}")
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+            reason = mask_url(str(getattr(exc, "reason", exc)))
             raise AblateError(
-                f"cannot reach the MLflow tracking server at {uri}: {reason}"
+                f"cannot reach the MLflow tracking server at {shown}: {reason}"
             ) from None
     elif uri.startswith("sqlite:///"):
-        _check_sqlite_path(uri[len("sqlite:///") :], "MLflow tracking URI", uri)
+        private_sqlite(uri[len("sqlite:///") :], "MLflow tracking URI", shown)
     elif "://" in uri and not uri.startswith(
         ("file://", "postgresql", "mysql", "mssql", "databricks")
     ):
-        raise AblateError(f"unsupported MLflow tracking URI {uri!r}")
+        raise AblateError(f"unsupported MLflow tracking URI {shown!r}")
 
 
-def _check_sqlite_path(path: str, what: str, uri: str) -> None:
-    parent = Path(path).expanduser().resolve().parent
+def private_sqlite(path: str, what: str, shown: str) -> None:
+    """A SQLite file's folder exists and is writable; a file ablate creates is made 0600 (the
+    databases hold every parameter of every run)."""
+    file = Path(path).expanduser().resolve()
+    parent = file.parent
     if not parent.is_dir():
-        raise AblateError(f"{what} {uri!r}: folder {parent} does not exist")
+        raise AblateError(f"{what} {shown!r}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise AblateError(f"{what} {uri!r}: folder {parent} is not writable")
+        raise AblateError(f"{what} {shown!r}: folder {parent} is not writable")
+    if not file.exists():
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def client(uri: str):
+    """An ``MlflowClient`` whose HTTP calls fail within seconds instead of minutes: the
+    journal retries on its own schedule, and a start-up check should not hang."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -90,7 +117,12 @@ def client(uri: str):
 def get_or_create_experiment(c, name: str) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is None:
-        return c.create_experiment(name, tags=dict([EXPERIMENT_KIND]))
+        try:
+            return c.create_experiment(name, tags=dict([EXPERIMENT_KIND]))
+        except Exception:  # noqa: BLE001  (another driver created it first)
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
     if exp.lifecycle_stage == "deleted":
         c.restore_experiment(exp.experiment_id)
     return exp.experiment_id
@@ -98,7 +130,12 @@ def get_or_create_experiment(c, name: str) -> str:
 
 def find_runs(c, experiment_id: str, **tags: str) -> list:
     """Runs whose ``ablate.<key>`` tags equal the given values (all pages)."""
-    filt = " and ".join(f"tags.`ablate.{k}` = '{v}'" for k, v in tags.items())
+    return search(c, experiment_id, {f"ablate.{k}": v for k, v in tags.items()})
+
+
+def search(c, experiment_id: str, tags: Mapping[str, str]) -> list:
+    """Runs whose tags equal the given values (all pages)."""
+    filt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
     runs, token = [], None
     while True:
         page = c.search_runs(
@@ -142,57 +179,12 @@ def end_run(c, run_id: str, status: str = "FINISHED", reason: str | None = None)
     c.set_terminated(run_id, status=status)
 
 
-def reopen_run(c, run_id: str) -> None:
-    c.update_run(run_id, status="RUNNING")
-
-
-class MLflowReporter(Reporter):
-    """Buffers the trainer's values and writes them with ``log_batch`` on a background thread.
-
-    The training thread only appends to a list; one writer thread sends a batch per epoch.
-    ``close`` waits for every batch, so nothing is lost when the run ends.
-    """
-
-    def __init__(self, c, run_id: str):
-        from mlflow.entities import Metric
-
-        self._metric = Metric
-        self._client, self._run_id = c, run_id
-        self._buffer: list = []
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-mlflow")
-        self._pending: list[Future] = []
-
-    def metrics(self, values: Mapping[str, float], step: int) -> None:
-        now = int(time.time() * 1000)
-        self._buffer.extend(self._metric(k, float(v), now, step) for k, v in values.items())
-        self._flush()
-
-    def series(self, name: str, values: Sequence[float], first_step: int) -> None:
-        now = int(time.time() * 1000)
-        self._buffer.extend(
-            self._metric(name, float(v), now, first_step + i) for i, v in enumerate(values)
-        )
-
-    def _flush(self) -> None:
-        batch, self._buffer = self._buffer, []
-        for i in range(0, len(batch), MAX_METRICS_PER_BATCH):
-            chunk = batch[i : i + MAX_METRICS_PER_BATCH]
-            self._pending.append(
-                self._writer.submit(self._client.log_batch, self._run_id, metrics=chunk)
-            )
-
-    def close(self) -> None:
-        self._flush()
-        self._writer.shutdown(wait=True)
-        for f in self._pending:
-            f.result()  # re-raise a failed write here, before the run is marked FINISHED
-
-
-def mark_interrupted(c, runs: Iterable, reason: str) -> int:
+def mark_interrupted(c, runs: Iterable, reason: str, kind: str = "interrupted") -> int:
     """End RUNNING runs left by a killed process as KILLED, with the reason in a tag."""
     n = 0
     for run in runs:
         if run.info.status == "RUNNING":
+            c.set_tag(run.info.run_id, FAILURE_KIND, kind)
             end_run(c, run.info.run_id, "KILLED", reason)
             n += 1
     return n

@@ -1,0 +1,192 @@
+"""Configurations (Optuna trials) and their cells, and where new configurations come from.
+
+A configuration is one trial, trained once per seed; each (configuration, seed) is a *cell*.
+Grid configurations are enumerated up front and opened in order; a grid configuration's trial is
+created and told exactly once across drivers (its ``trial`` ticket). Sampler configurations
+(tpe, random) come from ``ask()``, at most ``n_trials`` of them across drivers; an interrupted
+trial, or a finished one that lacks newly added seeds, is continued by an enqueued twin.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate import spec as S
+from ablate.study import adapter as A
+from ablate.study.claims import Tickets
+from ablate.study.records import Records
+
+LATER = "later"  # another driver is opening this configuration: try again at the next tick
+
+
+@dataclass(eq=False)
+class Cell:
+    config: Config
+    seed: int
+    state: str = "pending"  # pending | held (by another driver) | running | done | failed
+    attempts: int = 0
+    run_key: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    curve: dict[int, float] = field(default_factory=dict)  # epoch -> objective
+
+    @property
+    def id(self) -> str:
+        return f"{self.config.hash}/{self.seed}"
+
+
+@dataclass(eq=False)
+class Config:
+    trial: Any  # optuna.Trial
+    values: dict[str, Any]
+    spec: S.Experiment
+    hash: str
+    run_key: str
+    ticket: tuple[str, str]
+    cells: dict[int, Cell] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.values.items()) or "default"
+
+    def resolved(self) -> bool:
+        return all(c.state in ("done", "failed") for c in self.cells.values())
+
+
+class Source:
+    """Opens configurations for a driver; ``None`` when there is nothing more to open now."""
+
+    def __init__(self, spec: S.Experiment, study, tickets: Tickets, records: Records):
+        self.spec, self.study, self.tickets, self.records = spec, study, tickets, records
+        self.complete_cells = 0  # cells of configurations found complete (nothing to open)
+
+    def next(self) -> Config | None:
+        raise NotImplementedError
+
+    def exhausted(self) -> bool:
+        raise NotImplementedError
+
+    def retry_later(self) -> None:
+        """Called every tick: configurations put off with LATER may be opened again."""
+
+    def _config(self, trial, values: dict[str, Any], ticket: tuple[str, str]) -> Config:
+        spec = S.with_values(self.spec, values)
+        h = spec.config_hash()
+        label = " ".join(f"{k}={v}" for k, v in values.items()) or "default"
+        run_key = self.records.open_config_run(
+            h, label, trial.number, {**values, **spec.flatten()}
+        )
+        config = Config(trial, values, spec, h, run_key, ticket)
+        config.cells = {s: Cell(config, s) for s in self.spec.search.seeds}
+        return config
+
+
+class GridSource(Source):
+    def __init__(self, spec, study, tickets, records):
+        super().__init__(spec, study, tickets, records)
+        self.todo = deque(S.grid_cells(spec))
+        self.later: list[dict[str, Any]] = []
+
+    def exhausted(self) -> bool:
+        return not self.todo and not self.later
+
+    def retry_later(self) -> None:
+        self.todo.extend(self.later)
+        self.later.clear()
+
+    def next(self) -> Config | None:
+        while self.todo:
+            values = self.todo.popleft()
+            config = self._open(values)
+            if config == LATER:
+                self.later.append(values)
+            elif config is not None:
+                return config
+        return None
+
+    def _open(self, values: dict[str, Any]):
+        h = S.with_values(self.spec, values).config_hash()
+        seeds = self.spec.search.seeds
+        t = self.tickets.claim("trial", h)
+        if t.won:
+            old = t.result.get("trial")
+            if old is not None and A.trial_state(self.study, old) == "RUNNING":
+                A.interrupt(self.study, [old], "its drivers stopped; continued by a new trial")
+            trial = self._new_trial(values, h, old)
+        elif t.state == "done":
+            if set(seeds) <= set(t.result.get("seeds", [])):
+                self.complete_cells += len(seeds)  # every seed asked for is in
+                return None
+            if not self.tickets.reopen("trial", h):
+                return LATER
+            trial = self._new_trial(values, h, t.result.get("trial"))
+        else:
+            number = t.result.get("trial")
+            if number is None:
+                return LATER  # its opener has not created the trial yet
+            trial = A.trial_by_number(self.study, number)
+        return self._config(trial, values, ("trial", h))
+
+    def _new_trial(self, values, h: str, old: int | None):
+        attrs = {"config_hash": h} | ({A.REOPENS: old} if old is not None else {})
+        trial = A.fixed_trial(self.study, self.spec, values, attrs)
+        self.tickets.set("trial", h, "running", {"trial": trial.number})
+        return trial
+
+
+class SamplerSource(Source):
+    """tpe / random: ``n_trials`` trials in all, failed ones included (Optuna's semantics)."""
+
+    def __init__(self, spec, study, tickets, records):
+        super().__init__(spec, study, tickets, records)
+        self._later = False
+        self.reopen_unfinished()
+
+    def exhausted(self) -> bool:
+        if A.trials(self.study, ("WAITING",)):
+            return False
+        return A.budget_used(self.study) >= self.spec.search.n_trials and not self._later
+
+    def retry_later(self) -> None:
+        self._later = False
+        self.reopen_unfinished()
+
+    def next(self) -> Config | None:
+        if not A.trials(self.study, ("WAITING",)):
+            used = A.budget_used(self.study)
+            if used >= self.spec.search.n_trials:
+                return None
+            t = self.tickets.claim("ask", str(used))  # one ask per place in the budget
+            if not t.won:
+                self._later = True
+                return None
+            trial = A.ask(self.study)
+            self.tickets.set("ask", str(used), "done", {"trial": trial.number})
+        else:
+            trial = A.ask(self.study)  # pops the waiting trial
+        if not self.tickets.claim("trial", f"#{trial.number}").won:
+            return None  # another driver popped the same waiting trial
+        values = A.suggest(trial, self.spec)
+        h = S.with_values(self.spec, values).config_hash()
+        A.set_attr(trial, "config_hash", h)
+        return self._config(trial, values, ("trial", f"#{trial.number}"))
+
+    def reopen_unfinished(self) -> None:
+        """Continue (once, across drivers) the trials whose driver died, and finished trials
+        that lack seeds added since: an enqueued twin reuses their finished cells."""
+        A.fail_stale(self.study)
+        seeds = set(self.spec.search.seeds)
+        all_trials = A.trials(self.study)
+        superseded = {t.user_attrs.get(A.REOPENS) for t in all_trials} - {None}
+        for t in all_trials:
+            if t.number in superseded:
+                continue
+            lacking = t.state.name == "COMPLETE" and not seeds <= set(
+                t.user_attrs.get("seeds", [])
+            )
+            if not (t.user_attrs.get(A.INTERRUPTED) or lacking):
+                continue
+            if self.tickets.claim("reopen", str(t.number)).won:
+                A.enqueue(self.study, t.params, t.number)
+                self.tickets.set("reopen", str(t.number), "done")

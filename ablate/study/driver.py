@@ -1,0 +1,596 @@
+"""The sweep driver: a study's (configuration, seed) cells, each trained exactly once.
+
+    open   the study (Optuna), its tickets, the journal to MLflow, the study's records, workers
+    loop   idle workers get cells this driver has claimed -> what workers report is handled ->
+           every few seconds: the cells other drivers hold, the dead, the journal
+    close  interrupted runs KILLED and their tickets freed; the journal delivered; a summary
+
+Any number of drivers, on any machines that share the Optuna storage and the MLflow tracking
+URI, can run one study: a cell is trained by the driver that claims it (:mod:`.claims`), a
+configuration's trial is told by the driver that resolves its last cell. A failed cell is
+retried (``retries``) only for faults of the machinery (a worker that died, a CUDA error), never
+for a diverged loss.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ablate import spec as S
+from ablate import tracking as T
+from ablate.errors import AblateError
+from ablate.report.stats import summarize
+from ablate.study import adapter as A
+from ablate.study import resources as R
+from ablate.study.claims import Tickets
+from ablate.study.configs import Cell, Config, GridSource, SamplerSource
+from ablate.study.pool import WorkerPool
+from ablate.study.records import Records
+from ablate.tracking.journal import Journal, adopt, discard, new_key, orphans
+
+RETRIED = {"worker_died", "cuda"}  # faults of the machinery, not of the configuration
+DRAIN_S = float(os.environ.get("ABLATE_DRAIN_S", 1800))  # wait this long for MLflow at the end
+
+
+@dataclass
+class Options:
+    workers: int | None = None
+    gpus: list[str] | None = None  # None: every visible GPU; []: none
+    workers_per_gpu: int | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    study_name: str | None = None
+    progress: bool = True
+    overrides: list[str] = field(default_factory=list)
+    retries: int = 1
+    max_failures: int | None = None
+    journal_root: Path | None = None
+
+
+@dataclass
+class SweepResult:
+    study_name: str
+    experiment_id: str
+    study_run_id: str | None
+    tracking_uri: str
+    trained: int = 0
+    reused: int = 0
+    failed: int = 0
+    retried: int = 0
+    finished_cells: int = 0
+    expected_cells: int = 0
+    failure_kinds: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None  # why the sweep ended early, if it did
+    undelivered: int = 0  # journal operations MLflow has not received yet
+    configs: int = 0  # distinct configurations
+    trials: int | None = None  # trials counted toward n_trials (tpe, random)
+
+    @property
+    def complete(self) -> bool:
+        return self.finished_cells == self.expected_cells and not self.stopped
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(self.failure_kinds.items()))
+        line = (
+            f"study {self.study_name}: {self.finished_cells} of {self.expected_cells} "
+            f"(configuration, seed) runs finished; this sweep trained {self.trained}, reused "
+            f"{self.reused}, failed {self.failed}" + (f" ({kinds})" if kinds else "")
+        )
+        if self.retried:
+            line += f", retried {self.retried}"
+        if self.trials is not None and self.trials != self.configs:
+            line += f"; {self.trials} trials proposed {self.configs} distinct configurations"
+        if self.stopped:
+            line += f"; stopped: {self.stopped}"
+        if self.undelivered:
+            line += f"; {self.undelivered} tracking writes wait in the journal for MLflow"
+        return line
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def sweep(spec: S.Experiment, options: Options | None = None, **kwargs) -> SweepResult:
+    """Run (or resume, or join) the experiment's study; see the module docstring."""
+    d = Driver(spec, options or Options(**kwargs))
+    with _signals(d):
+        try:
+            d.open()
+            while d.busy():
+                d.dispatch()
+                d.handle(d.pool.events(timeout=0.5))
+                d.tick()
+                d.check_signal()
+        except Interrupted as exc:
+            d.stop(f"interrupted by {exc.name}", "interrupted")
+            raise
+        finally:
+            d.close()
+    return d.result
+
+
+class Driver:
+    def __init__(self, spec: S.Experiment, opts: Options):
+        self.spec, self.opts = spec, opts
+        self.name = opts.study_name or spec.name
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.configs: list[Config] = []
+        self.running: dict[str, tuple[Cell, object]] = {}  # cell id -> (cell, worker slot)
+        self.by_run_key: dict[str, str] = {}  # a live seed run's key -> its cell id
+        self.signal: str | None = None
+        self.stopping: str | None = None
+        self.pool = self.journal = self.heart = self.bar = None
+        self._next_tick = 0.0
+        self._told_problem = None
+
+    # -- open -------------------------------------------------------------------------------
+    def open(self) -> None:
+        from ablate.preflight import preflight
+
+        spec, opts = self.spec, self.opts
+        if spec.search.sampler != "grid" and not spec.search.n_trials:
+            raise AblateError(f"the {spec.search.sampler} sampler needs search.n_trials")
+        check_study_name(self.name)
+        gpus = self._gpus()
+        places = R.placements(opts.workers, gpus, opts.workers_per_gpu)
+        preflight(spec, placed_on_gpu=bool(gpus))
+        uri = T.tracking_uri(opts.tracking_uri)
+        T.check_tracking_uri(uri)
+        storage_url = opts.storage or A.DEFAULT_STORAGE
+        rdb = A.open_storage(storage_url)
+        self.study = A.open_study(rdb, self.name, spec, storage_url)
+        self.tickets = Tickets(A.db_url(storage_url), self.name, self.owner, A.GRACE_S)
+        c = T.client(uri)
+        exp_id = T.get_or_create_experiment(c, spec.name)
+        self.result = SweepResult(self.name, exp_id, None, uri)
+        self.journal = Journal(uri, opts.journal_root, on_status=self._on_status)
+        study_key = f"{self.name}@{A.fingerprint_id(spec)}"
+        self.records = Records(self.journal, self.tickets, exp_id, self.name, study_key)
+        self._adopt_orphans()
+        self.records.open_study_run(c, spec, storage_url, opts.overrides)
+        self.records.import_finished(c)
+        self.records.end_orphaned_runs(c)
+        source = GridSource if spec.search.sampler == "grid" else SamplerSource
+        self.source = source(spec, self.study, self.tickets, self.records)
+        self.heart = A.Heartbeat(self.study, self.tickets)
+        self.heart.start()
+        self.pool = WorkerPool(places)
+        self.bar = _bar(self.expected(), opts.progress, self.name)
+
+    def _gpus(self) -> list[str]:
+        if self.spec.train.device == "cpu":
+            return []
+        if self.opts.gpus is None:
+            return R.visible_gpus()
+        visible = R.visible_gpus()
+        missing = [g for g in self.opts.gpus if g not in visible]
+        if missing and visible != [] or (self.opts.gpus and not visible):
+            raise AblateError(
+                f"--gpus {','.join(self.opts.gpus)}: not visible here "
+                f"(visible: {','.join(visible) or 'none'})"
+            )
+        return self.opts.gpus
+
+    def _adopt_orphans(self) -> None:
+        """Deliver what a killed driver journaled on this machine but never sent. A run it
+        finished is delivered FINISHED when its cell is still ours to keep (then it is not
+        trained again); any other unfinished run of it ends KILLED."""
+        for orphan in orphans(self.journal.folder.parent):
+            runs = {}
+            for key, ops in orphan.runs.items():
+                final = [op for op in ops if op["op"] == "status" and op["status"] != "RUNNING"]
+                if key in orphan.ended and not final:
+                    runs[key] = ops  # ended, with a few writes before the end left to deliver
+                elif final and final[-1].get("cell") and final[-1]["status"] == "FINISHED":
+                    if not self._keep_orphan_cell(final[-1]["cell"], key):
+                        final[-1]["status"] = "KILLED"
+                        ops.insert(-1, _tags_op(key, "superseded: the cell was trained again",
+                                                "superseded"))  # fmt: skip
+                elif not final and orphan.created.get(key, {}).get(T.ROLE) == "seed":
+                    ops = [*ops, _tags_op(key, "interrupted: its driver died", "interrupted"),
+                           {"op": "status", "run": key, "status": "KILLED"}]  # fmt: skip
+                runs[key] = ops
+            adopt(self.journal, orphan, runs)
+            discard(orphan)
+
+    def _keep_orphan_cell(self, cell_id: str, run_key: str) -> bool:
+        t = self.tickets.get("cell", cell_id)
+        if t is None or t.state != "trained" or t.result.get("run_key") != run_key:
+            return False
+        if not self.tickets.adopt("cell", cell_id, t.owner):
+            return False
+        self.by_run_key[run_key] = cell_id  # done once MLflow holds it (_on_status)
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        if self.stopping:
+            return False
+        self._finish_resolved()
+        return (
+            bool(self.running)
+            or any(not c.resolved() for c in self.configs)
+            or (not self.source.exhausted())
+        )
+
+    def dispatch(self) -> None:
+        for slot in self.pool.idle():
+            if not slot.ready or self.stopping:
+                continue
+            cell = self._next_cell()
+            if cell is None:
+                return
+            self._start(cell, slot)
+
+    def _next_cell(self) -> Cell | None:
+        while True:
+            for config in self.configs:
+                for cell in config.cells.values():
+                    if cell.state == "pending" and self._claim(cell):
+                        return cell
+            self._finish_resolved()
+            before = self.source.complete_cells
+            config = self.source.next()
+            self.result.reused += self.source.complete_cells - before
+            self._progress(self.source.complete_cells - before)
+            if config is None:
+                return None
+            self.configs.append(config)
+            self.heart.watch(config.trial, config.ticket)
+
+    def _claim(self, cell: Cell) -> bool:
+        t = self.tickets.claim("cell", cell.id)
+        if t.won:
+            cell.attempts = t.attempts
+            dead = t.result.get("run_key")
+            if dead:  # taken over from a driver that died: its run ends KILLED
+                self.journal.expect(dead, self.result.experiment_id)
+                self.journal.set_status(
+                    dead, "KILLED", "interrupted: its driver stopped; the cell was taken over",
+                    "interrupted",
+                )  # fmt: skip
+            return True
+        if t.state in ("done", "trained"):
+            cell.state, cell.result = "done", t.result
+            self.result.reused += 1
+            self._progress(1)
+        elif t.state == "failed":
+            cell.state, cell.result = "failed", t.result
+            self._progress(1)
+        else:
+            cell.state = "held"
+        return False
+
+    def _start(self, cell: Cell, slot) -> None:
+        cell.state, cell.run_key, cell.curve = "running", new_key(), {}
+        self.records.start_seed_run(cell.run_key, cell, cell.attempts)
+        self.tickets.set("cell", cell.id, "running", {"run_key": cell.run_key})
+        self.running[cell.id] = (cell, slot)
+        self.by_run_key[cell.run_key] = cell.id
+        self.pool.submit(slot, cell.id, _payload(cell))
+
+    def handle(self, events) -> None:
+        for slot, message in events:
+            kind = message[0]
+            if kind == "ops":
+                for op in message[1]:
+                    self.journal.append(op)
+            elif kind == "epoch":
+                _, cell_id, epoch, value = message
+                if cell_id in self.running:
+                    self.running[cell_id][0].curve[epoch] = value
+            elif kind == "done":
+                self._done(message[1], message[2])
+                slot.cell = None
+            elif kind == "failed":
+                self._failed(message[1], message[2], message[3])
+                slot.cell = None
+            elif kind == "died" and message[2] in self.running:
+                _, code, cell_id = message
+                why = "killed" if code and code < 0 else "exited"
+                self._failed(
+                    cell_id, f"the worker process {why} (exit code {code}) during the run",
+                    "worker_died",
+                )  # fmt: skip
+        self._finish_resolved()
+
+    def _done(self, cell_id: str, r: dict) -> None:
+        cell, _ = self.running.pop(cell_id)
+        if not math.isfinite(r["objective"]):
+            self._resolve_failed(cell, f"non-finite objective {r['objective']}", "diverged")
+            return
+        result = {"objective": r["objective"], "run_key": cell.run_key,
+                  "fit_s": r["metrics"].get("time/fit_s"), "epochs": r["epochs"]}  # fmt: skip
+        key = cell.run_key
+        self.journal.log_metrics(key, {"objective": r["objective"]}, r["epochs"] - 1)
+        self.journal.set_tags(key, _device_tags(r))
+        if self.tickets.set("cell", cell.id, "trained", result):
+            self.journal.set_status(key, "FINISHED", cell=cell.id)
+            cell.state, cell.result = "done", result
+            self.result.trained += 1
+            self._progress(1)
+            self._share(cell)
+        else:  # our claim went stale (a missed heartbeat) and another driver took the cell
+            self.journal.set_status(
+                key, "KILLED", "superseded: another driver took this cell over", "superseded"
+            )
+            cell.state = "pending"
+
+    def _failed(self, cell_id: str, reason: str, kind: str) -> None:
+        cell, _ = self.running.pop(cell_id)
+        if kind in RETRIED and cell.attempts <= self.opts.retries:
+            self.journal.set_status(cell.run_key, "FAILED", f"{reason} (retried)", kind)
+            self.tickets.set("cell", cell.id, "free", {})  # its run is ended: not a dead one
+            cell.state = "pending"
+            self.result.retried += 1
+            return
+        self._resolve_failed(cell, reason, kind)
+
+    def _resolve_failed(self, cell: Cell, reason: str, kind: str) -> None:
+        result = {"reason": reason, "kind": kind, "run_key": cell.run_key}
+        self.journal.set_status(cell.run_key, "FAILED", reason, kind)
+        self.tickets.set("cell", cell.id, "failed", result)
+        cell.state, cell.result = "failed", result
+        self._share(cell)
+        self.result.failed += 1
+        self.result.failure_kinds[kind] = self.result.failure_kinds.get(kind, 0) + 1
+        self._progress(1)
+        limit = self.opts.max_failures
+        if limit is not None and self.result.failed >= limit:
+            self.stop(f"{self.result.failed} runs failed (--max-failures {limit})", "stopped")
+
+    def _share(self, cell: Cell) -> None:
+        """Other open trials of the same configuration (a sampler proposing it again) wait on
+        this cell: they get its result now."""
+        for config in self.configs:
+            other = config.cells.get(cell.seed)
+            if other is not None and other is not cell and other.id == cell.id:
+                if other.state == "held":
+                    other.state, other.result = cell.state, cell.result
+                    self.result.reused += 1
+                    self._progress(1)
+
+    def _finish_resolved(self) -> None:
+        for config in [c for c in self.configs if c.resolved()]:
+            self._tell(config)
+            self.configs.remove(config)
+            self.heart.unwatch(config.trial, config.ticket)
+
+    def _tell(self, config: Config) -> None:
+        """Tell Optuna the configuration's value (the mean over its seeds; FAIL when a seed
+        failed) and log its aggregate, once, by whichever driver gets here first."""
+        seeds = sorted(config.cells)
+        trial = config.trial
+        if config.ticket[1].startswith("#"):
+            self.tickets.set(*config.ticket, "done", {"trial": trial.number, "seeds": seeds})
+        elif not self.tickets.finish(*config.ticket, {"trial": trial.number, "seeds": seeds}):
+            return  # another driver told it
+        if A.trial_state(self.study, trial.number) != "RUNNING":  # failed as interrupted
+            attrs = {"config_hash": config.hash, A.REOPENS: trial.number}
+            trial = A.fixed_trial(self.study, self.spec, config.values, attrs)
+        cells = config.cells.values()
+        failed = [c for c in cells if c.state == "failed"]
+        ok = [c.result["objective"] for c in cells if c.state == "done"]
+        A.set_attr(trial, "seeds", seeds)
+        if failed:
+            why = "; ".join(f"seed {c.seed}: {c.result.get('reason')}" for c in failed)
+            self.journal.set_status(config.run_key, "FAILED", why, failed[0].result.get("kind"))
+            A.tell(self.study, trial, None)
+            return
+        s = summarize(ok)
+        agg = s.as_metrics(self.spec.objective.metric)
+        fits = [c.result["fit_s"] for c in cells if c.result.get("fit_s") is not None]
+        if fits:
+            agg["time/fit_s_mean"] = summarize(fits).mean
+        self.journal.log_metrics(config.run_key, agg)
+        self.journal.set_status(config.run_key, "FINISHED")
+        A.tell(self.study, trial, s.mean)
+
+    def tick(self) -> None:
+        """Every heartbeat: cells held elsewhere, put-off configurations, the journal."""
+        now = time.monotonic()
+        if now < self._next_tick:
+            return
+        self._next_tick = now + A.HEARTBEAT_S
+        for config in self.configs:
+            for cell in config.cells.values():
+                if cell.state == "held":
+                    self._poll_held(cell)
+        if self.spec.search.sampler == "grid":
+            A.fail_stale(self.study)
+        self.source.retry_later()
+        self._finish_resolved()
+        self.records.settle()
+        problem = self.journal.problem
+        if problem and problem != self._told_problem and self.bar is not None:
+            self.bar.write(
+                f"ablate: MLflow unreachable ({problem[:100]}); buffering "
+                f"{self.journal.pending()} writes in the journal, training goes on"
+            )
+        self._told_problem = problem
+
+    def _poll_held(self, cell: Cell) -> None:
+        t = self.tickets.get("cell", cell.id)
+        if t is None or t.state == "free" or t.stale:
+            cell.state = "pending"  # claimable: its holder released it or died
+        elif t.state in ("done", "trained"):
+            cell.state, cell.result = "done", t.result
+            self.result.reused += 1
+            self._progress(1)
+        elif t.state == "failed":
+            cell.state, cell.result = "failed", t.result
+            self._progress(1)
+
+    def check_signal(self) -> None:
+        if self.signal:
+            raise Interrupted(self.signal)
+
+    # -- stop and close ---------------------------------------------------------------------
+    def stop(self, reason: str, kind: str) -> None:
+        """End the sweep now: in-flight runs KILLED with ``reason``, their cells freed."""
+        if self.stopping:
+            return
+        self.stopping = reason
+        self.result.stopped = reason
+        if self.pool is not None:
+            self.pool.close(timeout=0)
+        for cell, _ in self.running.values():
+            self.journal.set_status(cell.run_key, "KILLED", reason, kind)
+        self.running.clear()
+        if self.journal is None:
+            return
+        mine = [c for c in self.configs if _owner(self.tickets.get(*c.ticket)) == self.owner]
+        A.interrupt(self.study, [c.trial.number for c in mine], reason)
+        for config in mine:
+            self.journal.set_status(config.run_key, "KILLED", reason, kind)
+        self.tickets.release_all()
+
+    def close(self) -> None:
+        if self.heart is not None:
+            self.heart.stop()
+        if self.pool is not None:
+            self.pool.close()
+        if self.bar is not None:
+            self.bar.close()
+        if self.journal is None:
+            return
+        if not self.stopping:
+            self.journal.set_status(self.records.study_key, "FINISHED")
+        elif self.signal:
+            self.journal.set_status(self.records.study_key, "KILLED", self.stopping, "interrupted")
+        self._finish_counts()
+        patience = 20.0 if self.signal else DRAIN_S
+        if self.journal.pending() and not self.journal.drain(5):
+            print(
+                f"ablate: waiting up to {patience:.0f} s for MLflow at "
+                f"{T.mask_url(self.result.tracking_uri)} to take {self.journal.pending()} "
+                "buffered writes (Ctrl-C leaves them in the journal for the next sweep)",
+                file=sys.stderr,
+            )
+        try:
+            delivered = self.journal.close(timeout=patience)
+        except KeyboardInterrupt:
+            delivered = False
+        if delivered:
+            self.records.settle()
+        self.result.undelivered = 0 if delivered else max(1, self.journal.pending())
+        self.result.study_run_id = self.journal.run_id(self.records.study_key)
+
+    def _finish_counts(self) -> None:
+        """Cells finished and expected, study-wide: a sampler that proposes one configuration
+        twice expects its cells once."""
+        seeds = set(self.spec.search.seeds)
+        missing = 0
+        if self.spec.search.sampler == "grid":
+            hashes = {S.with_values(self.spec, v).config_hash() for v in S.grid_cells(self.spec)}
+        else:
+            all_trials = A.trials(self.study)
+            superseded = {t.user_attrs.get(A.REOPENS) for t in all_trials} - {None}
+            counted = [
+                t for t in all_trials
+                if not t.user_attrs.get(A.INTERRUPTED) and t.number not in superseded
+            ]  # fmt: skip
+            hashes = {t.user_attrs.get("config_hash") for t in counted} - {None}
+            missing = max(0, self.spec.search.n_trials - len(counted))
+            self.result.trials = len(counted)
+        finished = 0
+        for key, t in self.tickets.all("cell").items():
+            h, _, seed = key.rpartition("/")
+            if h in hashes and int(seed) in seeds and t.state in ("done", "trained"):
+                finished += 1
+        self.result.configs = len(hashes)
+        self.result.finished_cells = finished
+        self.result.expected_cells = (len(hashes) + missing) * len(seeds)
+
+    def expected(self) -> int:
+        s = self.spec.search
+        n = len(S.grid_cells(self.spec)) if s.sampler == "grid" else s.n_trials
+        return n * len(s.seeds)
+
+    # -- callbacks --------------------------------------------------------------------------
+    def _on_status(self, key: str, status: str) -> None:
+        """The journal stored a run's status: a cell's run FINISHED in MLflow is done."""
+        cell_id = self.by_run_key.get(key)
+        if cell_id is not None and status == "FINISHED":
+            self.tickets.set("cell", cell_id, "done")
+
+    def _progress(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+
+def check_study_name(name: str) -> None:
+    """A study name names a report folder: no path separators, no leading dot."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name) or ".." in name:
+        raise AblateError(
+            f"study name {name!r}: use letters, digits, '_', '.', '-' (it names the report "
+            "folder, so it cannot hold a path)"
+        )
+
+
+def _payload(cell: Cell) -> dict:
+    return {
+        "cell": cell.id,
+        "run_key": cell.run_key,
+        "seed": cell.seed,
+        "spec": cell.config.spec.model_dump(mode="json"),
+        "objective_metric": cell.config.spec.objective.metric,
+    }
+
+
+def _owner(ticket) -> str | None:
+    return None if ticket is None else ticket.owner
+
+
+def _tags_op(key: str, reason: str, kind: str) -> dict:
+    return {"op": "tags", "run": key, "tags": {T.FAILURE: reason, T.FAILURE_KIND: kind}}
+
+
+def _device_tags(r: dict) -> dict[str, str]:
+    tags = {"ablate.device": r["device"]}
+    if r["device"].startswith("cuda"):
+        tags["ablate.gpu"] = r["device_name"]
+    return tags
+
+
+def _bar(total: int, enabled: bool, name: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"sweep {name}", unit="run", disable=not enabled)
+
+
+@contextmanager
+def _signals(driver: Driver):
+    """SIGINT and SIGTERM end the sweep cleanly: the loop notices at its next turn (within a
+    second); before the loop starts they interrupt at once."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        name = signal.Signals(signum).name
+        if driver.pool is None or driver.stopping:
+            raise Interrupted(name)
+        driver.signal = name
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

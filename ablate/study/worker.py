@@ -1,0 +1,128 @@
+"""A worker process: trains the cells its driver sends, one at a time, and reports back.
+
+Workers never talk to Optuna or MLflow: everything goes to the driver through a pipe (the
+trainer's measurements as journal operations, each epoch's objective, the cell's result), so a
+worker that dies loses only its current cell. A worker sees one GPU at most (its placement's
+``CUDA_VISIBLE_DEVICES``, set before torch is imported) and ignores SIGINT: Ctrl-C is the
+driver's to handle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+# Failure kinds: what a driver does about them (see driver.RETRIED).
+DIVERGED, ERROR, CUDA = "diverged", "error", "cuda"
+
+
+def main(inbox, outbox, env: dict[str, str], threads: int, parent_pid: int) -> None:
+    os.environ.update(env)  # before torch is imported: CUDA reads it once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    outbox.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = inbox.recv()
+        except EOFError:
+            return  # the driver is gone
+        if message[0] == "exit":
+            return
+        recycle = run_cell(message[1], inbox, outbox)
+        if recycle:
+            return  # a CUDA error can leave the context unusable: the driver starts a new one
+
+
+def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
+    """Train one (configuration, seed) cell; report its result or its failure. Returns True
+    when this process should be replaced."""
+    from ablate import spec as S
+    from ablate.tracking.reporter import JournalReporter
+    from ablate.train import TrainingError, fit
+
+    cell, key, metric = p["cell"], p["run_key"], p["objective_metric"]
+    stopped = []
+
+    def emit(op: dict) -> None:
+        outbox.send(("ops", [op]))
+
+    def stop() -> bool:
+        while inbox.poll():  # the driver asks to stop this cell (a pruner, an interrupt)
+            message = inbox.recv()
+            if message[0] in ("stop", "exit"):
+                stopped.append(message[0])
+        return bool(stopped)
+
+    def on_epoch(values, step) -> None:
+        if metric in values:
+            outbox.send(("epoch", cell, step, float(values[metric])))
+
+    reporter = JournalReporter(emit, key, stop, on_epoch)
+    import torch
+
+    emit({"op": "tags", "run": key, "tags": {  # what this worker really got (its placement)
+        "ablate.cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "(unset: all)"),
+        "ablate.threads": str(torch.get_num_threads()),
+        "ablate.host": os.uname().nodename,
+        "ablate.worker_pid": str(os.getpid()),
+    }})  # fmt: skip
+    try:
+        spec = S.validate(p["spec"], check_search=False)
+        result = fit(spec, p["seed"], reporter, progress=False)
+        reporter.flush()
+        outbox.send(
+            ("done", cell, {
+                "objective": result.objective,
+                "metrics": result.metrics,
+                "epochs": len(result.history),
+                "stopped_early": result.stopped_early,
+                "device": result.device,
+                "device_name": result.device_name,
+            })
+        )  # fmt: skip
+        return False
+    except TrainingError as exc:
+        reporter.flush()
+        outbox.send(("failed", cell, f"{type(exc).__name__}: {exc}", DIVERGED))
+        return False
+    except Exception as exc:  # noqa: BLE001  (reported to the driver, which decides)
+        reporter.flush()
+        kind = CUDA if _is_cuda_error(exc) else ERROR
+        outbox.send(("failed", cell, f"{type(exc).__name__}: {exc}"[:4000], kind))
+        return kind == CUDA
+
+
+def _is_cuda_error(exc: BaseException) -> bool:
+    """Out of memory, a device-side assert, a lost device: errors after which this process's
+    CUDA context cannot be trusted."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    accelerator = getattr(torch, "AcceleratorError", None)
+    if accelerator is not None and isinstance(exc, accelerator):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("CUDA error" in text or "CUBLAS_STATUS" in text)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive a killed driver: it would go on training a cell that another
+    driver takes over once the dead one's heartbeat is stale."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
