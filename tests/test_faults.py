@@ -11,9 +11,6 @@ import os
 import signal
 
 import pytest
-
-from ablate import tracking as T
-from ablate.study import adapter as A
 from faults import (
     ablate,
     by_role_status,
@@ -24,6 +21,9 @@ from faults import (
     optuna_trials,
     wait_for,
 )
+
+from ablate import tracking as T
+from ablate.study import adapter as A
 
 MLFLOW = "sqlite:///mlflow.db"
 OPTUNA = "sqlite:///optuna.db"
@@ -60,9 +60,7 @@ def test_a_duplicate_prone_random_sweep_trains_each_cell_once(workdir, tiny_file
     assert len(table) == 2
 
 
-def test_a_failing_tpe_study_ends_after_n_trials_with_status_1_and_one_line(
-    workdir, tiny_file
-):
+def test_a_failing_tpe_study_ends_after_n_trials_with_status_1_and_one_line(workdir, tiny_file):
     # lr=1e6 with SGD: every run diverges in its first epoch. Failed trials count toward
     # n_trials, as in Optuna's optimize(): two trials, then the sweep ends.
     args = ["sweep", str(tiny_file), "--quiet", "--no-report", "--set", "search.sampler=tpe",
@@ -219,8 +217,18 @@ def test_max_failures_stops_the_sweep_cleanly_with_a_one_line_summary(workdir, t
 def test_a_cuda_error_recycles_the_worker_and_is_retried_once(workdir, tiny_raw):
     # The real exception class torch raises on a GPU out of memory, raised by the model.
     path = fault_experiment(tiny_raw, workdir, model="oom_pspnet", epochs=1)
-    args = ["sweep", str(path), "--workers", "1", "--quiet", "--no-report",
-            "--set", "search.seeds=[0]", "--set", "search.params.aux_weight.step=1.0"]
+    args = [
+        "sweep",
+        str(path),
+        "--workers",
+        "1",
+        "--quiet",
+        "--no-report",
+        "--set",
+        "search.seeds=[0]",
+        "--set",
+        "search.params.aux_weight.step=1.0",
+    ]
     p = ablate(args, workdir)
     out, err = p.communicate(timeout=600)
     assert p.returncode == 1, err

@@ -1,12 +1,7 @@
-"""The study driver end to end on a tiny experiment: hierarchy, resume, kill -9, failures."""
+"""The study driver end to end on a tiny experiment: hierarchy, resume, failures (faults:
+test_faults.py; many drivers on PostgreSQL: test_scaleout.py)."""
 
 import collections
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 
 import optuna
 
@@ -20,22 +15,6 @@ def runs_by_role(experiment="tiny"):
     exp = c.get_experiment_by_name(experiment)
     runs = T.find_runs(c, exp.experiment_id) if exp else []
     return c, runs, collections.Counter((r.data.tags.get(T.ROLE), r.info.status) for r in runs)
-
-
-def finished_seed_runs() -> int:
-    """Read-only count straight from SQLite: opening the store through MLflow while the sweep
-    is still creating its tables would race it on the schema migration."""
-    if not os.path.exists("mlflow.db"):
-        return 0
-    try:
-        with sqlite3.connect("file:mlflow.db?mode=ro", uri=True, timeout=5) as db:
-            return db.execute(
-                "SELECT count(*) FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
-                "WHERE tags.key = 'ablate.role' AND tags.value = 'seed' "
-                "AND runs.status = 'FINISHED'"
-            ).fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def test_a_sweep_logs_study_config_and_seed_runs_nested(workdir, tiny_file):
@@ -117,55 +96,6 @@ def test_a_failing_run_ends_failed_with_its_reason_and_the_sweep_goes_on(workdir
     )
 
 
-def test_kill_9_midway_then_resume_completes_without_training_a_cell_twice(workdir, tiny_file):
-    args = [
-        sys.executable,
-        "-m",
-        "ablate.cli",
-        "sweep",
-        str(tiny_file),
-        "--workers",
-        "2",
-        "--quiet",
-        "--no-report",
-        "--set",
-        "search.seeds=[0, 1, 2]",
-        "--set",
-        "train.epochs=6",
-        "--set",
-        "data.params.train_scenes=96",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # wait for a few cells to finish, then kill midway
-        time.sleep(0.5)
-        if finished_seed_runs() >= 2 or proc.poll() is not None:
-            break
-    assert proc.poll() is None, "the sweep finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    time.sleep(1)  # workers die with the driver (PR_SET_PDEATHSIG)
-    _, _, counts = runs_by_role()
-    assert counts[("seed", "FINISHED")] < 9
-
-    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    _, runs, counts = runs_by_role()
-    assert counts[("study", "FINISHED")] == 1
-    assert counts[("config", "FINISHED")] == 3
-    assert counts[("seed", "FINISHED")] == 9
-    assert not [r for r in runs if r.info.status == "RUNNING"]
-    cells = collections.Counter(
-        (r.data.tags[T.HASH], r.data.tags[T.SEED])
-        for r in runs
-        if r.data.tags[T.ROLE] == "seed" and r.info.status == "FINISHED"
-    )
-    assert len(cells) == 9 and set(cells.values()) == {1}
-    study = optuna.load_study(study_name="tiny", storage=T.absolute_sqlite("sqlite:///optuna.db"))
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert sorted(t.params["aux_weight"] for t in complete) == [0.0, 0.5, 1.0]
-
-
 def test_tpe_and_random_samplers_run_n_trials_over_int_and_categorical_params(workdir, tiny_file):
     for sampler in ("tpe", "random"):
         spec = S.load(
@@ -189,3 +119,29 @@ def test_tpe_and_random_samplers_run_n_trials_over_int_and_categorical_params(wo
         for t in study.trials:
             assert t.state.name == "COMPLETE" and t.params["batch"] in (4, 8)
             assert 0.0 <= t.params["aux_weight"] <= 1.0 and t.params["epochs"] in (1, 2)
+
+
+def test_a_study_recreated_with_another_experiment_never_reuses_the_old_runs(workdir, tiny_file):
+    # The old message said "remove the old one": a user deletes the Optuna study and sweeps
+    # again with a changed experiment under the same name.
+    from ablate.report.collect import collect
+
+    first = sweep(S.load(tiny_file, ["train.epochs=1"]), workers=2, progress=False)
+    optuna.delete_study(study_name="tiny", storage=T.absolute_sqlite("sqlite:///optuna.db"))
+    second = sweep(S.load(tiny_file), workers=2, progress=False)
+    assert second.trained == 6 and second.reused == 0  # nothing from the 1-epoch runs
+    assert second.study_run_id != first.study_run_id
+    runs = collect(second.tracking_uri, "tiny", "tiny")
+    assert len(runs.seeds) == 6 and set(runs.seeds["seed"]) == {0, 1}
+    c = T.client(second.tracking_uri)
+    for run_id in runs.seeds["run_id"]:
+        assert c.get_run(run_id).data.params["train.epochs"] == "2"
+
+
+def test_a_study_recreated_with_the_same_experiment_reuses_its_finished_runs(workdir, tiny_file):
+    sweep(S.load(tiny_file), workers=2, progress=False)
+    import os
+
+    os.remove("optuna.db")  # the Optuna database is lost; MLflow still has the runs
+    again = sweep(S.load(tiny_file), workers=2, progress=False)
+    assert (again.trained, again.reused, again.finished_cells) == (0, 6, 6)

@@ -126,7 +126,7 @@ def test_a_multi_label_classifier_trains_with_supplement_and_center_terms(monkey
     assert result.objective == last["val/map"]
     # The centers are parameters the optimizer trains. AdamW's first step alone moves every
     # entry that has a gradient by lr, whatever the CPU's kernels; frozen centers move by 0.
-    (loss, start), = seen
+    ((loss, start),) = seen
     moved = (loss.centers.detach() - start).pow(2).mean().sqrt().item()
     assert moved > raw["train"]["lr"]
     centers = [row["train/center"] for row in result.history]

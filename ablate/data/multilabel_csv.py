@@ -38,11 +38,28 @@ def _read(path: Path, sep: str) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def check(root: str, train_csv: str = "train.csv", val_csv: str = "val.csv", **_) -> None:
-    """The folder and both CSV files are there and well-formed."""
+def check(
+    root: str,
+    train_csv: str = "train.csv",
+    val_csv: str = "val.csv",
+    label_sep: str = " ",
+    classes: list[str] | None = None,
+    **_,
+) -> None:
+    """The folder and both CSV files are there and well-formed, every image they list exists,
+    and every label is one of ``classes`` (when given)."""
     base = need_dir(Path(root).expanduser())
+    known = set(classes) if classes else None
     for name in (train_csv, val_csv):
-        _read(base / name, " ")
+        for line, (image, labels) in enumerate(_read(base / name, label_sep), start=2):
+            if not (base / image).is_file():
+                raise ValueError(f"{name} line {line}: missing image file {str(base / image)!r}")
+            unknown = [lab for lab in labels if known is not None and lab not in known]
+            if unknown:
+                raise ValueError(
+                    f"{name} line {line}: label {unknown[0]!r} of {image!r} is not in classes "
+                    f"({', '.join(classes or [])})"
+                )
 
 
 @DATASETS.register("multilabel_csv")

@@ -136,19 +136,24 @@ class Tickets:
         return self._update(kind, key, {"owner": self.owner, "heartbeat": self.now}, condition)
 
     def release_all(self) -> int:
-        """Free every ticket we hold (an interrupted driver: others may take them at once)."""
+        """Free every ticket we hold (an interrupted driver: others may take them at once).
+        A cell's record of its run is cleared: the releaser ended that run itself."""
         t = TABLE.c
-        return self._retrying(
-            lambda: (
-                self._exec(
+        mine = (t.study == self.study) & (t.owner == self.owner) & (t.state == "running")
+
+        def run():
+            with self.engine.begin() as conn:
+                cells = conn.execute(
                     TABLE.update()
-                    .where(
-                        (t.study == self.study) & (t.owner == self.owner) & (t.state == "running")
-                    )
-                    .values(state="free", result="{}")  # the releaser ended their runs
+                    .where(mine & (t.kind == "cell"))
+                    .values(state="free", result="{}")
                 ).rowcount
-            )
-        )
+                others = conn.execute(
+                    TABLE.update().where(mine & (t.kind != "cell")).values(state="free")
+                ).rowcount
+            return cells + others
+
+        return self._retrying(run)
 
     def record(self, kind: str, key: str, state: str, result: dict) -> bool:
         """Insert a finished ticket unless one exists (finished work found in MLflow)."""

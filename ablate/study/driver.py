@@ -296,6 +296,8 @@ class Driver:
             elif kind == "failed":
                 self._failed(message[1], message[2], message[3])
                 slot.cell = None
+                if message[3] == "cuda":  # that worker exits: its CUDA context is suspect
+                    self.pool.replace(slot)
             elif kind == "died" and message[2] in self.running:
                 _, code, cell_id = message
                 why = "killed" if code and code < 0 else "exited"
@@ -412,12 +414,19 @@ class Driver:
         self.source.retry_later()
         self._finish_resolved()
         self.records.settle()
+        self._watch_journal()
+
+    def _watch_journal(self) -> None:
+        """Say when MLflow stops taking writes, and when it takes them again."""
         problem = self.journal.problem
-        if problem and problem != self._told_problem and self.bar is not None:
-            self.bar.write(
-                f"ablate: MLflow unreachable ({problem[:100]}); buffering "
-                f"{self.journal.pending()} writes in the journal, training goes on"
-            )
+        if bool(problem) != bool(self._told_problem):
+            if problem:
+                _say(
+                    f"ablate: MLflow unreachable ({problem[:100]}); its writes wait in the "
+                    "journal and training goes on"
+                )
+            else:
+                _say("ablate: MLflow is back; sending what the journal holds")
         self._told_problem = problem
 
     def _poll_held(self, cell: Cell) -> None:
@@ -467,19 +476,23 @@ class Driver:
             return
         if not self.stopping:
             self.journal.set_status(self.records.study_key, "FINISHED")
-        elif self.signal:
-            self.journal.set_status(self.records.study_key, "KILLED", self.stopping, "interrupted")
+        else:
+            status, kind = ("KILLED", "interrupted") if self.signal else ("FAILED", "stopped")
+            self.journal.set_status(self.records.study_key, status, self.stopping, kind)
         self._finish_counts()
         patience = 20.0 if self.signal else DRAIN_S
+        end = time.monotonic() + patience
         if self.journal.pending() and not self.journal.drain(5):
-            print(
+            _say(
                 f"ablate: waiting up to {patience:.0f} s for MLflow at "
                 f"{T.mask_url(self.result.tracking_uri)} to take {self.journal.pending()} "
-                "buffered writes (Ctrl-C leaves them in the journal for the next sweep)",
-                file=sys.stderr,
+                "writes from the journal (Ctrl-C leaves them there for the next sweep)"
             )
         try:
-            delivered = self.journal.close(timeout=patience)
+            while not self.journal.drain(2) and time.monotonic() < end:
+                self._watch_journal()
+            self._watch_journal()
+            delivered = self.journal.close(timeout=max(0.0, end - time.monotonic()))
         except KeyboardInterrupt:
             delivered = False
         if delivered:
@@ -549,6 +562,12 @@ def _payload(cell: Cell) -> dict:
         "spec": cell.config.spec.model_dump(mode="json"),
         "objective_metric": cell.config.spec.objective.metric,
     }
+
+
+def _say(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _owner(ticket) -> str | None:

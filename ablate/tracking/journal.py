@@ -85,7 +85,8 @@ class Journal:
         self._tried_create: set[str] = set()
         self._cond = threading.Condition()
         self._closing = False
-        self.problem: str | None = None  # the store's current delivery problem, if any
+        self._problem: str | None = None  # the last delivery error, until a round succeeds
+        self._calling_since: float | None = None  # a store call in flight since
         self.dropped: list[str] = []  # operations the store refused for good
         self._client = None
         self._thread = threading.Thread(target=self._deliver, name="ablate-journal", daemon=True)
@@ -159,6 +160,14 @@ class Journal:
             self._queues.setdefault(key, deque()).append(op)
             self._cond.notify_all()
 
+    @property
+    def problem(self) -> str | None:
+        """Why writes are not getting through (an error, or a store that does not answer)."""
+        since = self._calling_since
+        if since is not None and time.monotonic() - since > 10:
+            return f"no answer for {time.monotonic() - since:.0f} s"
+        return self._problem
+
     # -- waiting ----------------------------------------------------------------------------
     def pending(self) -> int:
         with self._cond:
@@ -217,10 +226,10 @@ class Journal:
                 for key in keys:
                     self._deliver_head(key)
                 self._link_parents()
-                self.problem, backoff = None, 0.5
+                self._problem, backoff = None, 0.5
                 self._maybe_rotate()
             except _Retry as exc:
-                self.problem = S.mask_url(str(exc))[:300]
+                self._problem = S.mask_url(str(exc))[:300]
                 time.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
 
@@ -285,7 +294,7 @@ class Journal:
             else:
                 with self._cond:
                     self._links[key] = parent
-        run_id = _call(lambda: c.create_run(op["experiment"], run_name=op["name"], tags=tags))
+        run_id = self._call(lambda: c.create_run(op["experiment"], run_name=op["name"], tags=tags))
         self._record_id(key, run_id.info.run_id)
 
     def _apply(self, run_id: str, batch: list[dict]) -> None:
@@ -295,19 +304,21 @@ class Journal:
         head = batch[0]
         try:
             if head["op"] == "status" and head["status"] in FINAL:
-                _call(lambda: c.set_terminated(run_id, status=head["status"]))
+                self._call(lambda: c.set_terminated(run_id, status=head["status"]))
             elif head["op"] == "status":
-                _call(lambda: c.update_run(run_id, status=head["status"]))
+                self._call(lambda: c.update_run(run_id, status=head["status"]))
             elif head["op"] == "artifacts":
                 if Path(head["path"]).exists():
-                    _call(lambda: c.log_artifacts(run_id, head["path"], head["artifact_path"]))
+                    self._call(
+                        lambda: c.log_artifacts(run_id, head["path"], head["artifact_path"])
+                    )
             else:
                 metrics = [Metric(*m) for op in batch for m in op.get("metrics", [])]
                 params = [
                     Param(k, v[:6000]) for op in batch for k, v in op.get("params", {}).items()
                 ]
                 tags = [RunTag(k, v) for op in batch for k, v in op.get("tags", {}).items()]
-                _call(lambda: c.log_batch(run_id, metrics=metrics, params=params, tags=tags))
+                self._call(lambda: c.log_batch(run_id, metrics=metrics, params=params, tags=tags))
         except _Refused as exc:
             self.dropped.append(f"{head['op']} of run {run_id}: {exc}")
             print(f"ablate: MLflow refused {head['op']} for run {run_id}: {exc}", file=sys.stderr)
@@ -320,7 +331,7 @@ class Journal:
             parent_id = self._ids.get(parent) or self._find(parent)
             child_id = self._ids.get(child)
             if parent_id and child_id:
-                _call(lambda: c.set_tag(child_id, S.PARENT, parent_id))  # noqa: B023
+                self._call(lambda: c.set_tag(child_id, S.PARENT, parent_id))  # noqa: B023
                 with self._cond:
                     del self._links[child]
                     self._cond.notify_all()
@@ -335,7 +346,7 @@ class Journal:
         if exp is None:
             return None
         c = self._mlflow()
-        runs = _call(lambda: S.search(c, exp, {S.RUN_KEY: key}))
+        runs = self._call(lambda: S.search(c, exp, {S.RUN_KEY: key}))
         if not runs:
             return None
         self._record_id(key, runs[0].info.run_id)
@@ -345,6 +356,14 @@ class Journal:
         with self._cond:
             self._ids[key] = run_id
             self._write({"id": key, "run_id": run_id})
+
+    def _call(self, fn):
+        """One store call, classified (retry or refused), timed for :attr:`problem`."""
+        self._calling_since = time.monotonic()
+        try:
+            return _classified(fn)
+        finally:
+            self._calling_since = None
 
     def _mlflow(self):
         if self._client is None:
@@ -393,7 +412,7 @@ class _Refused(Exception):
     """The store refused the operation for good."""
 
 
-def _call(fn):
+def _classified(fn):
     try:
         return fn()
     except Exception as exc:  # noqa: BLE001  (classified below)
