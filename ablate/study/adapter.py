@@ -45,10 +45,15 @@ def open_storage(url: str):
         T.private_sqlite(url[len("sqlite:///") :], "Optuna storage", shown)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(
-            db_url(url), engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S,
-        )  # fmt: skip
+        with T.first_use(url):
+            return T.retried(
+                lambda: optuna.storages.RDBStorage(
+                    db_url(url),
+                    engine_kwargs=engine,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                )  # fmt: skip
+            )
     except Exception as exc:  # noqa: BLE001  (SQLAlchemy/driver errors vary by backend)
         hint = ""
         if "postgresql" in url and "psycopg" in str(exc):

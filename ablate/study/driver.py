@@ -151,8 +151,9 @@ class Driver:
         rdb = A.open_storage(storage_url)
         self.study = A.open_study(rdb, self.name, spec, storage_url)
         self.tickets = Tickets(A.db_url(storage_url), self.name, self.owner, A.GRACE_S)
-        c = T.client(uri)
-        exp_id = T.get_or_create_experiment(c, spec.name)
+        with T.first_use(uri):  # MlflowClient() opens the store: may create its tables
+            c = T.retried(lambda: T.client(uri))
+            exp_id = T.retried(lambda: T.get_or_create_experiment(c, spec.name))
         self.result = SweepResult(self.name, exp_id, None, uri)
         self.journal = Journal(uri, opts.journal_root, on_status=self._on_status)
         study_key = f"{self.name}@{A.fingerprint_id(spec)}"

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,34 @@ def client(uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+@contextmanager
+def first_use(uri: str, attempts: int = 5):
+    """Around the first contact with a store, which may create its tables: drivers that start
+    together on one machine do it one at a time for a SQLite file (MLflow's and Optuna's schema
+    migrations are not safe to run side by side); elsewhere, retried (the other one wins)."""
+    if uri.startswith("sqlite:///"):
+        import fcntl
+
+        with open(uri[len("sqlite:///") :], "rb") as fh:  # flock: independent of SQLite's locks
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+        return
+    yield
+
+
+def retried(fn, attempts: int = 5):
+    """``fn()``, tried again a few times: a concurrent first use of a store can fail once."""
+    import random
+
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception:  # noqa: BLE001
+            if i == attempts - 1:
+                raise
+            time.sleep(1 + random.random())
 
 
 def get_or_create_experiment(c, name: str) -> str:
