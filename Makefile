@@ -6,7 +6,7 @@ EXPERIMENT ?= experiments/pspnet_aux_weight.yaml
 ARGS   ?=
 WORKERS ?= 2
 
-.PHONY: install sweep report ui test test-portable lint bench servers clean
+.PHONY: install sweep report ui dashboard test test-portable browser lint bench servers clean
 
 # Idempotent: creates the virtual environment when missing, reinstalls when pyproject changes.
 install: $(VENV)/.installed
@@ -26,8 +26,18 @@ report: install
 ui: install
 	$(BIN)/ablate ui $(ARGS)
 
-test: install
+dashboard: install
+	$(BIN)/ablate dashboard $(ARGS)
+
+test: install browser
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Headless Chromium for the browser tests: Debian's package, installed when missing and we may
+# (root, as CI is); elsewhere those tests are skipped and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		>/dev/null; } || echo "no chromium here: the browser tests will be skipped"
 
 # The tests that train or compare numbers again, on other CPU kernels (oneDNN limited to SSE4.1,
 # PyTorch's own kernels unvectorised): a threshold fitted to one CPU's trajectory fails here,

@@ -13,7 +13,9 @@ EPILOG = """examples:
   ablate sweep experiments/pspnet_aux_weight.yaml --workers 2
   ablate sweep experiments/pspnet_aux_weight.yaml --set train.epochs=2 --study quick
   ablate report experiments/pspnet_aux_weight.yaml
+  ablate confirm experiments/pspnet_aux_weight.yaml --seeds 5
   ablate ui
+  ablate dashboard
 
 Errors in the experiment (unknown keys, wrong types, out-of-range values) are reported with
 their dotted path before anything trains; the exit status is then 2.
@@ -93,6 +95,24 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sp = sub.add_parser(
+        "confirm",
+        help="re-train the possibly-best set and the reference on fresh seeds",
+        description="Re-train the study's possibly-best configurations and its reference on "
+        "seeds the search never used (10000, 10001, ...); only confirmed runs may say "
+        "'X is best' in the report. Running it again resumes.",
+    )
+    sp.add_argument("target", help="experiment YAML file, or a study name")
+    sp.add_argument("--study", help="study name (default: the experiment's name)")
+    sp.add_argument("--seeds", type=int, default=5, help="fresh seeds (default 5)")
+    sp.add_argument("--workers", type=int, help="worker processes (as for sweep)")
+    sp.add_argument("--gpus", help="GPUs to train on (as for sweep)")
+    sp.add_argument("--storage", help="Optuna storage URL (default sqlite:///optuna.db)")
+    sp.add_argument("--out", type=Path, help="report folder (default reports/<study>/)")
+    sp.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(sp, spec=False)
+
+    sp = sub.add_parser(
         "run",
         help="train one configuration once (no search)",
         description="Train the experiment's base configuration with one seed and "
@@ -115,6 +135,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="print the registered datasets, models, losses and combiners")
 
+    sp = sub.add_parser(
+        "dashboard",
+        help="start optuna-dashboard on 127.0.0.1 over the Optuna storage",
+        description="optuna-dashboard over the studies' storage: each trial's parameters and "
+        "value, the search history, parameter importances.",
+    )
+    sp.add_argument("--storage", help="Optuna storage URL (default sqlite:///optuna.db)")
+    sp.add_argument("--port", type=int, default=8080)
+
     sp = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 over the tracking store")
     sp.add_argument("--port", type=int, default=5000)
     common(sp, spec=False)
@@ -124,9 +153,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"sweep": _sweep, "run": _run, "report": _report, "list": _list, "ui": _ui}[
-            args.command
-        ](args)
+        commands = {"sweep": _sweep, "confirm": _confirm, "run": _run, "report": _report,
+                    "list": _list, "ui": _ui, "dashboard": _dashboard}  # fmt: skip
+        return commands[args.command](args)
     except AblateError as exc:
         print(f"ablate: error: {_masked(exc)}", file=sys.stderr)
         return 2
@@ -179,12 +208,61 @@ def _sweep(args) -> int:
         f"MLflow: {T.mask_url(uri)} — `make ui`, then open "
         f"http://127.0.0.1:5000/#/experiments/{res.experiment_id}/runs"
     )
+    if spec.search.confirm is not None and res.complete:
+        confirmed = _run_confirm(spec, study, spec.search.confirm.seeds, args, uri)
+        if not confirmed.complete:
+            return 1
     if out is not None and res.finished_cells and not res.undelivered:
-        fp = fingerprint_id(spec)
-        print(f"report: {_write_report(uri, spec.name, res.study_name, out, fp)}")
+        fp, settings = fingerprint_id(spec), spec.report.model_dump()
+        print(f"report: {_write_report(uri, spec.name, res.study_name, out, fp, settings)}")
     elif out is not None and res.undelivered:
         print("report: not written (MLflow does not hold every run yet); `make report` later")
     return 0 if res.complete else 1
+
+
+def _confirm(args) -> int:
+    from ablate import spec as S
+    from ablate import tracking as T
+    from ablate.study.adapter import DEFAULT_STORAGE, fingerprint_id
+    from ablate.study.confirm import spec_of_study
+    from ablate.study.driver import check_study_name
+
+    uri = T.tracking_uri(args.tracking_uri)
+    T.check_tracking_uri(uri)
+    if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
+        spec = S.load(args.target, check_search=False)
+        study = args.study or spec.name
+    else:
+        study = args.study or args.target
+        spec = spec_of_study(args.storage or DEFAULT_STORAGE, study)
+    check_study_name(study)
+    if args.seeds < 2:
+        raise AblateError("--seeds must be at least 2")
+    out = None if args.no_report else _report_folder(args.out, study)
+    res = _run_confirm(spec, study, args.seeds, args, uri)
+    if out is not None and res.finished_cells and not res.undelivered:
+        fp, settings = fingerprint_id(spec), spec.report.model_dump()
+        print(f"report: {_write_report(uri, spec.name, study, out, fp, settings)}")
+    return 0 if res.complete else 1
+
+
+def _run_confirm(spec, study: str, seeds: int, args, uri: str):
+    from ablate.study import Options, sweep
+    from ablate.study.confirm import plan
+    from ablate.study.resources import parse_gpus
+
+    p = plan(spec, uri, study, seeds)
+    print(f"confirming {', '.join(p.labels)} on fresh seeds {p.seeds[0]}..{p.seeds[-1]}")
+    res = sweep(
+        spec,
+        Options(
+            workers=args.workers, gpus=parse_gpus(args.gpus), storage=args.storage,
+            tracking_uri=uri, study_name=study, progress=not args.quiet,
+            confirm=(p.values, p.seeds),
+        ),
+    )  # fmt: skip
+    print(res.summary().replace("(configuration, seed) runs", "confirmation runs"))
+    return res
 
 
 def _report_folder(out: Path | None, study: str) -> Path:
@@ -202,12 +280,17 @@ def _report_folder(out: Path | None, study: str) -> Path:
 
 
 def _write_report(
-    uri: str, experiment: str, study: str, out: Path | None, fingerprint: str | None = None
+    uri: str,
+    experiment: str,
+    study: str,
+    out: Path | None,
+    fingerprint: str | None = None,
+    settings: dict | None = None,
 ) -> Path:
     from ablate.report.render import build_report, write_dashboard_index
 
     out = _report_folder(out, study)
-    path = build_report(uri, experiment, study, out, fingerprint=fingerprint)
+    path = build_report(uri, experiment, study, out, fingerprint=fingerprint, settings=settings)
     write_dashboard_index(Path("reports"), Path("dashboards"))
     return path
 
@@ -218,20 +301,20 @@ def _report(args) -> int:
 
     uri = T.tracking_uri(args.tracking_uri)
     T.check_tracking_uri(uri)
-    fp = None
+    fp = settings = None
     if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
         from ablate.study.adapter import fingerprint_id
 
         spec = S.load(args.target, check_search=False)
         experiment, study = spec.name, args.study or spec.name
-        fp = fingerprint_id(spec)
+        fp, settings = fingerprint_id(spec), spec.report.model_dump()
     else:
         study = args.study or args.target
         experiment = _experiment_of_study(uri, study)
     from ablate.study.driver import check_study_name
 
     check_study_name(study)
-    print(f"report: {_write_report(uri, experiment, study, args.out, fp)}")
+    print(f"report: {_write_report(uri, experiment, study, args.out, fp, settings)}")
     return 0
 
 
@@ -285,6 +368,27 @@ def _run(args) -> int:
     return 0
 
 
+def _saved_views(uri: str, base: str) -> list[str]:
+    """Links to each study's saved comparison view (written by its report)."""
+    from ablate import tracking as T
+    from ablate.report import views
+
+    try:
+        c = T.client(uri)
+        exps = c.search_experiments()
+    except Exception:  # noqa: BLE001  (an empty or new store: no views yet)
+        return []
+    lines = []
+    for e in exps:
+        for tag in sorted(e.tags):
+            if tag.startswith(views.TAG_PREFIX + "ablate-"):
+                key = tag[len(views.TAG_PREFIX) :]
+                lines.append(f"  {e.name} / {key[7:]}: {views.url(base, e.experiment_id, key)}")
+    if lines:
+        lines.insert(0, "Each study's configurations, compared (open a link once the UI is up):")
+    return lines
+
+
 def _list(args) -> int:
     from ablate.registry import ALL, load_plugins
 
@@ -292,6 +396,22 @@ def _list(args) -> int:
     for kind, reg in ALL.items():
         print(f"{kind}: {', '.join(reg.names())}")
     return 0
+
+
+def _dashboard(args) -> int:
+    import shutil
+
+    from ablate import tracking as T
+    from ablate.study.adapter import DEFAULT_STORAGE, db_url
+
+    storage = db_url(args.storage or DEFAULT_STORAGE)
+    exe = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
+    if exe is None:
+        raise AblateError("optuna-dashboard is not installed: pip install 'ablate[dashboard]'")
+    print(f"optuna-dashboard on http://127.0.0.1:{args.port} over {T.mask_url(storage)} "
+          "(Ctrl-C stops it)", flush=True)  # fmt: skip
+    os.execv(exe, [exe, storage, "--host", "127.0.0.1", "--port", str(args.port)])
+    return 0  # not reached
 
 
 def _ui(args) -> int:
@@ -311,6 +431,8 @@ def _ui(args) -> int:
         str(args.port),
     ]
     print(f"MLflow UI on http://127.0.0.1:{args.port} over {T.mask_url(uri)} (Ctrl-C stops it)")
+    for line in _saved_views(uri, f"http://127.0.0.1:{args.port}"):
+        print(line)
     os.execv(sys.executable, cmd)
     return 0  # not reached
 

@@ -124,12 +124,19 @@ class SearchParam(_Strict):
         return [round(v, 10) for v in values]
 
 
+class Confirm(_Strict):
+    """Re-train the possibly-best set and the reference on fresh seeds after the search."""
+
+    seeds: int = Field(5, ge=2)
+
+
 class Search(_Strict):
     sampler: Literal["grid", "tpe", "random"] = "grid"
     n_trials: int | None = Field(None, ge=1)
     sampler_seed: int = 0
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     params: dict[str, SearchParam] = Field(default_factory=dict)
+    confirm: Confirm | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Search:
@@ -143,6 +150,18 @@ class Search(_Strict):
         return self
 
 
+class ReportSpec(_Strict):
+    """What the report compares against (not part of the study: change it any time)."""
+
+    # The configuration effects are measured against, by search alias, e.g. {aux_weight: 0.0};
+    # default: the first level of each swept parameter.
+    reference: dict[str, Any] | None = None
+    reference_name: str | None = None  # what the reference is, in words ("no aux loss")
+    # "Within +-margin of the reference" statements (TOST), in the objective's units; without a
+    # margin the report never says two settings are equal.
+    margin: float | None = Field(None, gt=0)
+
+
 class Experiment(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -154,6 +173,7 @@ class Experiment(_Strict):
     train: Train = Field(default_factory=Train)
     objective: Objective = Field(default_factory=Objective)
     search: Search = Field(default_factory=Search)
+    report: ReportSpec = Field(default_factory=ReportSpec)
 
     @model_validator(mode="after")
     def _unique_terms(self) -> Experiment:
@@ -474,6 +494,22 @@ def _check_search(spec: Experiment, source: str | None) -> None:
                 raise ConfigError(
                     where, f"value {value!r} is invalid at {exc.path}: {exc.message}", source
                 ) from None
+    for alias, value in (spec.report.reference or {}).items():
+        where = f"report.reference.{alias}"
+        if alias not in spec.search.params:
+            raise ConfigError(
+                where,
+                "not a search parameter" + _did_you_mean(alias, spec.search.params)
+                + f"; search parameters: {', '.join(spec.search.params) or 'none'}",
+                source,
+            )  # fmt: skip
+        p = spec.search.params[alias]
+        if spec.search.sampler == "grid" or p.type == "categorical":
+            grid = p.grid() if spec.search.sampler == "grid" else list(p.choices or [])
+            if not any(value == g or str(value) == str(g) for g in grid):
+                raise ConfigError(
+                    where, f"{value!r} is not a value the search tries ({grid})", source
+                )
     for c in search_space(spec).values():
         if c.parent is None:
             continue

@@ -1,16 +1,38 @@
+"""The report's statistics on frozen tables (expectations computed independently, with
+statsmodels and scipy), and a report written from a real sweep."""
+
+import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
+from scipy import stats as st
 
-from ablate.report.analysis import analyze, headline
-from ablate.report.stats import holm, summarize, welch_p
+from ablate.report.analysis import analyze
+from ablate.report.dose import dose_response, two_factor
+from ablate.report.stats import holm, summarize
 
 ASSET = Path(__file__).parent / "assets" / "runs_aux_weight.csv"
 
 
-def frozen():
-    return pd.read_csv(ASSET)
+def frozen() -> pd.DataFrame:
+    df = pd.read_csv(ASSET)
+    return df.assign(objective=df["val/miou"])
+
+
+def tukey_set(df: pd.DataFrame, factor: str, direction="maximize") -> set:
+    """The possibly-best set computed here, independently: statsmodels' two-way OLS for the
+    residual, scipy's studentized range for the critical difference."""
+    fit = smf.ols(f"objective ~ C({factor}) + C(seed)", df).fit()
+    means = df.groupby(factor)["objective"].mean()
+    seeds = df["seed"].nunique()
+    q = st.studentized_range.ppf(0.95, len(means), fit.df_resid)
+    hsd = q * math.sqrt(fit.mse_resid / seeds)
+    best = means.max() if direction == "maximize" else means.min()
+    return {k for k, m in means.items() if abs(best - m) <= hsd}
 
 
 def test_summary_is_the_t_interval_of_the_mean():
@@ -25,34 +47,134 @@ def test_holm_adjusts_in_step_down_order():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
-def test_welch_p_is_small_for_separated_groups_and_large_for_equal_ones():
-    assert welch_p([1, 1.1, 0.9], [2, 2.1, 1.9]) < 0.01
-    assert welch_p([1, 1.1, 0.9], [1.05, 0.95, 1.0]) > 0.5
+def test_seeds_are_paired_and_the_residual_is_the_two_way_models():
+    df = frozen()
+    a = analyze(df, ["aux_weight"], "val/miou", "maximize", seed_list=[0, 1, 2])
+    fit = smf.ols("objective ~ C(aux_weight) + C(seed)", df).fit()
+    assert a.sigma == pytest.approx(math.sqrt(fit.mse_resid), rel=1e-9)
+    assert a.df == fit.df_resid == 8
+    assert a.design.startswith("two-way model, configuration + seed (5 configurations x 3 paired")
 
 
-def test_the_best_setting_is_claimed_when_every_comparison_supports_it():
-    a = analyze(frozen(), ["aux_weight"], "val/miou", "maximize")
-    assert a.label == "aux_weight=0.4" and a.claim_best
-    text = headline(a, "val/miou", "maximize")
-    assert text.startswith("**aux_weight=0.4 is best**: val/miou 0.422")
-    assert "n=3" in text and a.baseline == pytest.approx(0.077)
+def test_a_clearly_best_setting_is_the_possibly_best_set_alone():
+    a = analyze(frozen(), ["aux_weight"], "val/miou", "maximize", seed_list=[0, 1, 2])
+    assert a.best_set == ["aux_weight=0.4"] and a.claim_best
+    assert {f"aux_weight={v:g}" for v in tukey_set(frozen(), "aux_weight")} == set(a.best_set)
     assert list(a.table["aux_weight"])[:3] == [0.4, 0.3, 0.5]
+    assert a.baseline == pytest.approx(0.077)
 
 
-def test_no_best_is_claimed_when_the_top_settings_overlap():
+def test_close_settings_stay_together_in_the_possibly_best_set():
     df = frozen()
     df = df[df["aux_weight"].isin([0.3, 0.5, 0.0])]
-    a = analyze(df, ["aux_weight"], "val/miou", "maximize")
-    assert not a.claim_best
-    text = headline(a, "val/miou", "maximize")
-    assert text.startswith("**aux_weight=0.3** has the highest mean")
-    assert "cannot tell it apart from aux_weight=0.5 (" in text and "no single best" in text
-    assert list(a.indistinguishable["label"]) == ["aux_weight=0.5"]  # 0.0 is shown worse
+    a = analyze(df, ["aux_weight"], "val/miou", "maximize", seed_list=[0, 1, 2])
+    assert set(a.best_set) == {"aux_weight=0.3", "aux_weight=0.5"} and not a.claim_best
+    assert {f"aux_weight={v:g}" for v in tukey_set(df, "aux_weight")} == set(a.best_set)
 
 
 def test_minimize_ranks_the_lowest_first():
-    a = analyze(frozen(), ["aux_weight"], "val/miou", "minimize")
-    assert a.label == "aux_weight=0"
+    a = analyze(frozen(), ["aux_weight"], "val/miou", "minimize", seed_list=[0, 1, 2])
+    assert a.label == "aux_weight=0" and a.best_set == ["aux_weight=0"]
+    assert {f"aux_weight={v:g}" for v in tukey_set(frozen(), "aux_weight", "minimize")} == {
+        "aux_weight=0"
+    }
+
+
+def test_a_configuration_with_a_failed_seed_is_shown_and_never_called_best():
+    df = frozen()
+    df = df[~((df["aux_weight"] == 0.4) & (df["seed"] == 2))]  # 0.4 diverged on seed 2
+    failed = pd.DataFrame([{"aux_weight": 0.4, "seed": 2, "config_hash": "h3"}])
+    a = analyze(df, ["aux_weight"], "val/miou", "maximize", failed=failed, seed_list=[0, 1, 2])
+    row = a.table[a.table["label"] == "aux_weight=0.4"].iloc[0]
+    assert row["status"] == "excluded: 1/3 failed" and row["n"] == 2
+    assert "aux_weight=0.4" not in a.best_set and a.tested == 4
+    assert "aux_weight=0.4 (1/3 failed)" in a.notes[0]
+
+
+def test_a_configuration_with_one_seed_is_shown_but_not_tested():
+    df = frozen()
+    df = df[(df["aux_weight"] != 0.2) | (df["seed"] == 0)]
+    a = analyze(df, ["aux_weight"], "val/miou", "maximize")
+    row = a.table[a.table["label"] == "aux_weight=0.2"].iloc[0]
+    assert row["status"] == "excluded: 1 seed" and a.tested == 4
+
+
+def test_identical_runs_give_no_test():
+    df = pd.DataFrame({"k": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1],
+                       "objective": [1.0, 1.0, 1.0, 1.0], "run_id": list("wxyz")})  # fmt: skip
+    a = analyze(df, ["k"], "m", "maximize")
+    assert a.best_set == [] and not a.claim_best
+    assert any("no spread" in n for n in a.notes)
+
+
+def test_differences_to_the_reference_with_paired_superiority():
+    df = frozen()
+    a = analyze(df, ["aux_weight"], "val/miou", "maximize", reference={"aux_weight": 0.0},
+                reference_name="no aux loss")  # fmt: skip
+    assert a.reference == "aux_weight=0"
+    row = a.table[a.table["label"] == "aux_weight=0.2"].iloc[0]
+    means = df.groupby("aux_weight")["objective"].mean()
+    assert row["vs_ref"] == pytest.approx(means[0.2] - means[0.0])
+    fit = smf.ols("objective ~ C(aux_weight) + C(seed)", df).fit()
+    q = st.studentized_range.ppf(0.95, 5, fit.df_resid)
+    half = q * math.sqrt(fit.mse_resid / 3)
+    assert row["vs_ref_high"] - row["vs_ref"] == pytest.approx(half)
+    assert row["p_better_than_ref"] == 1.0  # better on all three seeds
+    assert "within_margin" not in a.table  # no margin: never "equal"
+
+
+def test_equivalence_is_stated_only_with_a_margin():
+    df = frozen()
+    df = df[df["aux_weight"].isin([0.3, 0.5, 0.0])]
+    a = analyze(df, ["aux_weight"], "val/miou", "maximize", reference={"aux_weight": 0.3},
+                margin=0.05)  # fmt: skip
+    row = a.table[a.table["label"] == "aux_weight=0.5"].iloc[0]
+    assert bool(row["within_margin"])  # 0.5 vs 0.3: within +-0.05 at 90% (TOST)
+    far = a.table[a.table["label"] == "aux_weight=0"].iloc[0]
+    assert not bool(far["within_margin"])
+
+
+def quadratic_sweep(seed=0, top=0.6, noise=0.002):
+    rng = np.random.default_rng(seed)
+    x = np.round(np.linspace(0, 1, 11), 10)
+    rows = []
+    for s in range(3):
+        shift = rng.normal(scale=0.01)
+        for xi in x:
+            y = 0.3 + 0.05 * (1 - (xi - top) ** 2) + shift + rng.normal(scale=noise)
+            rows.append({"aux_weight": xi, "seed": s, "objective": y, "run_id": f"{xi}-{s}"})
+    return pd.DataFrame(rows)
+
+
+def test_the_dose_response_finds_the_optimum_and_the_gain_over_the_reference():
+    df = quadratic_sweep()
+    d = dose_response(df, "aux_weight", "objective", "maximize", reference=0.0)
+    full = smf.ols("objective ~ C(seed) + aux_weight + I(aux_weight ** 2)", df).fit()
+    assert d.coef[1] == pytest.approx(full.params["aux_weight"])
+    assert d.trend_p < 1e-6 and d.detected
+    assert d.optimum_ci[0] <= 0.6 <= d.optimum_ci[1] and abs(d.optimum - 0.6) < 0.05
+    true_gain = 0.05 * ((1 - 0) - (1 - 0.36))  # f(0.6) - f(0)
+    assert d.gain_ci[0] <= true_gain <= d.gain_ci[1]
+
+
+def test_no_trend_is_claimed_in_flat_data():
+    df = quadratic_sweep(top=0.5)
+    df["objective"] = 0.3 + np.random.default_rng(3).normal(scale=0.01, size=len(df))
+    d = dose_response(df, "aux_weight", "objective", "maximize")
+    assert not d.detected
+
+
+def test_two_factors_get_main_effects_and_an_interaction():
+    rng = np.random.default_rng(0)
+    rows = []
+    for a in (0.0, 0.5, 1.0):
+        for b in (0.0, 1.0):
+            for s in range(3):
+                y = 0.3 + 0.05 * a + rng.normal(scale=0.005)  # only a matters
+                rows.append({"aux5": a, "aux4": b, "seed": s, "objective": y, "run_id": "r"})
+    t = two_factor(pd.DataFrame(rows), "aux5", "aux4", "objective")
+    assert t.p["aux5"] < 0.001 and t.p["aux4"] > 0.05 and t.p["aux5 x aux4"] > 0.05
+    assert t.means.shape == (3, 2)
 
 
 def test_report_files_are_written_from_a_real_sweep(workdir, tiny_file):
@@ -63,23 +185,22 @@ def test_report_files_are_written_from_a_real_sweep(workdir, tiny_file):
     res = sweep(S.load(tiny_file), workers=2, progress=False)
     out = build_report(res.tracking_uri, "tiny", "tiny", Path("reports/tiny"))
     text = out.read_text()
-    assert "## Headline" in text and "majority class" in text
-    for name in (
-        "report.html",
-        "runs.csv",
-        "configs.csv",
-        "learning_curves.png",
-        "val_miou_vs_aux_weight.png",
-    ):
+    assert "## Headline" in text and "majority class" in text and "## Method" in text
+    for name in ("report.html", "runs.csv", "configs.csv", "claims.json",
+                 "learning_curves.png", "val_miou_vs_aux_weight.png"):  # fmt: skip
         assert (out.parent / name).stat().st_size > 0
     assert not (out.parent / "weights.png").exists()  # fixed weights never move: no figure
     html = (out.parent / "report.html").read_text()
     assert "data:image/png;base64," in html and '<img src="reports' not in html
     assert len(pd.read_csv(out.parent / "runs.csv")) == 6
+    claims = json.loads((out.parent / "claims.json").read_text())
+    assert claims[0]["kind"] == "best_set" and len(claims[0]["run_ids"]) == 6
+    for claim in claims:
+        assert claim["text"] in text
     from ablate import tracking as T
 
     arts = T.client(res.tracking_uri).list_artifacts(res.study_run_id, "report")
-    assert {a.path.split("/")[-1] for a in arts} >= {"report.md", "report.html", "runs.csv"}
+    assert {a.path.split("/")[-1] for a in arts} >= {"report.md", "report.html", "claims.json"}
     index = write_dashboard_index(Path("reports"), Path("dashboards")).read_text()
     assert "reports/tiny/report.html" in index
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -19,14 +20,19 @@ class StudyRuns:
     aliases: list[str]
     metric: str
     direction: str
-    seeds: pd.DataFrame  # one row per FINISHED seed run
-    curves: pd.DataFrame  # run_id, epoch, metric, value
+    seeds: pd.DataFrame  # one row per (configuration, seed) cell: its first FINISHED run
+    curves: pd.DataFrame  # run_id, epoch, value (+ config_hash, seed, aliases)
     skipped: dict[str, int]  # seed runs not FINISHED, by status
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)  # run_id, epoch, term, value
     # A method's own parameters: alias -> (the method's alias, the method it belongs to)
     conditional: dict[str, tuple[str, str]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # FINISHED runs left out, and why
     seed_list: list[int] | None = None  # the study's search.seeds
+    failed: pd.DataFrame = field(default_factory=pd.DataFrame)  # cells that failed, with why
+    confirm: pd.DataFrame = field(default_factory=pd.DataFrame)  # confirmation runs (fresh seeds)
+    levels: dict[str, list] = field(default_factory=dict)  # each alias's values, search order
+    settings: dict[str, Any] = field(default_factory=dict)  # the study's report settings
+    study_key: str | None = None
 
 
 def collect(
@@ -52,21 +58,14 @@ def collect(
             f"note: study {study!r} was run with another version of this experiment (--set "
             "overrides, or an edited file); reporting its latest study run"
         )
-    aliases = [k[len("search.") :] for k in sorted(srun.data.params) if k.startswith("search.")]
-    if "search_order" in srun.data.params:  # the search space's own order: a method before its
-        order = json.loads(srun.data.params["search_order"])  # own parameters
-        aliases = sorted(aliases, key=lambda a: order.index(a) if a in order else len(order))
-    conditional = {}
-    for a in aliases:
-        when = json.loads(srun.data.params[f"search.{a}"]).get("when")
-        if when:  # recorded by the study run for a method's own parameters
-            ((parent, method),) = when.items()
-            conditional[a] = (parent, method)
+    aliases, conditional, levels = _search(srun)
     key = srun.data.tags.get(T.RUN_KEY)
     if key:  # runs of this study run only (a study recreated under the same name has its own)
-        runs = T.search(c, exp.experiment_id, {T.STUDY_KEY: key, T.ROLE: "seed"})
+        every = T.search(c, exp.experiment_id, {T.STUDY_KEY: key})
+        runs = [r for r in every if r.data.tags.get(T.ROLE) == "seed"]
+        confirm = [r for r in every if r.data.tags.get(T.ROLE) == "confirm"]
     else:  # made before study keys existed
-        runs = T.find_runs(c, exp.experiment_id, role="seed", study=study)
+        runs, confirm = T.find_runs(c, exp.experiment_id, role="seed", study=study), []
     seed_list = _seed_list(srun)
     finished, dropped = _one_per_cell(runs, seed_list)
     skipped: dict[str, int] = {}
@@ -77,27 +76,10 @@ def collect(
         raise AblateError(f"study {study!r} has no finished seed runs yet")
     p0 = finished[0].data.params
     metric, direction = p0["objective.metric"], p0["objective.direction"]
-    rows, curves, weights = [], [], []
-    for r in finished:
-        row = {
-            "run_id": r.info.run_id,
-            "trial": int(r.data.tags[T.TRIAL]),
-            "config_hash": r.data.tags[T.HASH],
-            "seed": int(r.data.tags[T.SEED]),
-        }
-        row.update({a: _parse(r.data.params.get(a)) for a in aliases})
-        row.update(r.data.metrics)
-        rows.append(row)
-        for m in c.get_metric_history(r.info.run_id, metric):
-            curves.append({"run_id": r.info.run_id, "epoch": m.step, "value": m.value})
-        for key in (k for k in r.data.metrics if k.startswith("weight/")):
-            for m in c.get_metric_history(r.info.run_id, key):
-                weights.append(
-                    {"run_id": r.info.run_id, "epoch": m.step, "term": key[7:], "value": m.value}
-                )
-    seeds = pd.DataFrame(rows).sort_values([*aliases, "seed"], kind="stable")
-    curve_df = pd.DataFrame(curves, columns=["run_id", "epoch", "value"])
-    curve_df = curve_df.merge(seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id")
+    seeds = _table(finished, aliases)
+    curves, weights = _histories(c, finished, metric)
+    cols = ["run_id", "config_hash", "seed", *aliases]
+    confirmed, _ = _one_per_cell(confirm, None)
     return StudyRuns(
         study,
         experiment,
@@ -105,16 +87,93 @@ def collect(
         aliases,
         metric,
         direction,
-        seeds.reset_index(drop=True),
-        curve_df,
+        seeds,
+        curves.merge(seeds[cols], on="run_id"),
         skipped,
-        pd.DataFrame(weights, columns=["run_id", "epoch", "term", "value"]).merge(
-            seeds[["run_id", "config_hash", "seed", *aliases]], on="run_id"
-        ),
+        weights.merge(seeds[cols], on="run_id"),
         conditional,
         dropped,
         seed_list,
+        _failed_cells(runs, seed_list, aliases),
+        _table(confirmed, aliases) if confirmed else pd.DataFrame(),
+        levels,
+        json.loads(srun.data.tags.get("ablate.report_settings", "{}")),
+        key,
     )
+
+
+def _search(srun) -> tuple[list[str], dict[str, tuple[str, str]], dict[str, list]]:
+    """The swept aliases (in the search space's order: a method before its own parameters),
+    which belong to a method, and each one's values in the order the search lists them."""
+    params = srun.data.params
+    aliases = [k[len("search.") :] for k in sorted(params) if k.startswith("search.")]
+    if "search_order" in params:
+        order = json.loads(params["search_order"])
+        aliases = sorted(aliases, key=lambda a: order.index(a) if a in order else len(order))
+    conditional, levels = {}, {}
+    for a in aliases:
+        definition = json.loads(params[f"search.{a}"])
+        when = definition.get("when")
+        if when:  # recorded by the study run for a method's own parameters
+            ((parent, method),) = when.items()
+            conditional[a] = (parent, method)
+        if definition.get("choices"):
+            levels[a] = definition["choices"]
+    return aliases, conditional, levels
+
+
+def _table(runs, aliases: list[str]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        row = {
+            "run_id": r.info.run_id,
+            "trial": int(r.data.tags.get(T.TRIAL, -1)),
+            "config_hash": r.data.tags[T.HASH],
+            "seed": int(r.data.tags[T.SEED]),
+        }
+        row.update({a: _parse(r.data.params.get(a)) for a in aliases})
+        row.update(r.data.metrics)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values([*aliases, "seed"], kind="stable").reset_index(drop=True)
+
+
+def _histories(c, runs, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    curves, weights = [], []
+    for r in runs:
+        for m in c.get_metric_history(r.info.run_id, metric):
+            curves.append({"run_id": r.info.run_id, "epoch": m.step, "value": m.value})
+        for key in (k for k in r.data.metrics if k.startswith("weight/")):
+            for m in c.get_metric_history(r.info.run_id, key):
+                weights.append(
+                    {"run_id": r.info.run_id, "epoch": m.step, "term": key[7:], "value": m.value}
+                )
+    return (
+        pd.DataFrame(curves, columns=["run_id", "epoch", "value"]),
+        pd.DataFrame(weights, columns=["run_id", "epoch", "term", "value"]),
+    )
+
+
+def _failed_cells(runs, seed_list, aliases: list[str]) -> pd.DataFrame:
+    """Cells of the study's seeds with no FINISHED run and a FAILED one (diverged, or failed
+    after its retries): the configuration has a failed seed."""
+    done = {(r.data.tags.get(T.HASH), r.data.tags.get(T.SEED)) for r in runs
+            if r.info.status == "FINISHED"}  # fmt: skip
+    rows = {}
+    for r in sorted(runs, key=lambda r: r.info.end_time or 0):
+        cell = (r.data.tags.get(T.HASH), r.data.tags.get(T.SEED))
+        if r.info.status != "FAILED" or cell in done:
+            continue
+        if seed_list is not None and int(cell[1]) not in seed_list:
+            continue
+        rows[cell] = {
+            "config_hash": cell[0],
+            "seed": int(cell[1]),
+            "kind": r.data.tags.get(T.FAILURE_KIND, ""),
+            "reason": r.data.tags.get(T.FAILURE, ""),
+            "run_id": r.info.run_id,
+            **{a: _parse(r.data.params.get(a)) for a in aliases},
+        }
+    return pd.DataFrame(list(rows.values()))
 
 
 def _seed_list(srun) -> list[int] | None:

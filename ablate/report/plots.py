@@ -35,10 +35,14 @@ def metric_vs_param(
     baseline: float | None,
     path: Path,
     others: list[str] | None = None,
+    dose=None,
+    value: str | None = None,
 ) -> Path:
     """Mean over seeds with its 95% t-interval (band for numbers, bars for categories), the seeds
     as points. With other swept factors (``others``), one series per setting of them, so no
-    interval mixes configurations."""
+    interval mixes configurations. ``dose``: the fitted dose-response curve, its optimum and the
+    optimum's 95% interval."""
+    value = value if value is not None and value in seeds else metric
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     others = [o for o in (others or []) if table[o].nunique() > 1]
@@ -57,8 +61,17 @@ def metric_vs_param(
             ax.fill_between(t[alias], t["ci95_low"], t["ci95_high"], alpha=0.18, color=color)
             ax.plot(t[alias], t["mean"], marker="o", color=color, label=name or "mean over seeds")
         sns.scatterplot(
-            data=seeds, x=alias, y=metric, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
+            data=seeds, x=alias, y=value, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
         )
+        if dose is not None:
+            import numpy as np
+
+            xs = np.linspace(min(dose.levels), max(dose.levels), 200)
+            ax.plot(xs, dose.curve(xs), color="crimson", lw=1.6,
+                    label=f"fit over seeds (trend p = {dose.trend_p:.2g})")  # fmt: skip
+            ax.axvspan(*dose.optimum_ci, color="crimson", alpha=0.08,
+                       label=f"fitted optimum {dose.optimum:.2g}, 95% interval")  # fmt: skip
+            ax.axvline(dose.optimum, color="crimson", ls=":", lw=1)
         values = table[alias].dropna()
         positive = values[values > 0]
         if len(positive) and values.min() >= 0 and positive.max() / positive.min() >= 20:
@@ -80,7 +93,7 @@ def metric_vs_param(
                         label=name or "mean ± 95% CI")  # fmt: skip
         pts = seeds.assign(_x=seeds[alias].astype(str).map(pos))
         sns.scatterplot(
-            data=pts, x="_x", y=metric, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
+            data=pts, x="_x", y=value, color="black", s=12, alpha=0.5, ax=ax, label="seed runs"
         )
         long = max(map(len, order)) * len(order) > 70
         ax.set_xticks(range(len(order)), order)
@@ -156,6 +169,21 @@ def weight_curves(weights: pd.DataFrame, hue: str, path: Path) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize="x-small")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def heatmap(means: pd.DataFrame, a: str, b: str, metric: str, path: Path) -> Path:
+    """Mean over seeds for each combination of two factors."""
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(1.2 * means.shape[1] + 3, 0.8 * means.shape[0] + 2))
+    sns.heatmap(means, annot=True, fmt=".3f", cmap="viridis", ax=ax,
+                cbar_kws={"label": f"{metric} (mean over seeds)"})  # fmt: skip
+    ax.set_ylabel(a)
+    ax.set_xlabel(b)
+    ax.set_title(f"{metric}: {a} x {b}")
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

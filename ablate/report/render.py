@@ -1,21 +1,48 @@
-"""Write a study's report: report.md, a self-contained report.html, runs.csv and figures."""
+"""Write a study's report: report.md, a self-contained report.html, claims.json, CSVs, figures."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import html
+import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from ablate import tracking as T
-from ablate.report import plots
-from ablate.report.analysis import _fmt, analyze, headline, label_of
-from ablate.report.collect import collect
+from ablate.report import claims as C
+from ablate.report import plots, views
+from ablate.report.analysis import Analysis, _fmt, analyze, label_of
+from ablate.report.collect import StudyRuns, collect
+from ablate.report.dose import dose_response, two_factor
 
-COLUMNS = ["label", "mean", "std", "ci95_low", "ci95_high", "n", "p_vs_best_holm", "fit_time_s"]
+COLUMNS = [
+    "label", "status", "mean", "std", "ci95_low", "ci95_high", "n", "failed", "possibly_best",
+    "gap_to_best", "vs_ref", "vs_ref_low", "vs_ref_high", "p_better_than_ref", "within_margin",
+    "fit_time_s",
+]  # fmt: skip
+
+METHOD = """Each configuration is trained once per seed, and seed s gives every configuration
+the same initial weights and data order: seeds are paired. The configurations with every seed
+finished (none failed) are compared with a two-way model, configuration + seed, whose pooled
+residual measures the noise; an unpaired one-way model is used only when they do not share
+their seeds. **Possibly best**: every pairwise difference is judged against Tukey's studentized
+range (Tukey 1953) on that residual, so that over all pairs at once the chance of any false
+"worse than" is at most 5%; a configuration is out of the possibly-best set when it is worse than
+another one, and "X is best" is said only when the set is {X} and it held on fresh seeds
+(`ablate confirm`). Until then the winner's mean is marked as selected on the same data: the
+best of many noisy means is optimistic. **Effects**: each configuration's difference to the
+reference with 95% intervals from the same simultaneous family, and P(better), the share of
+paired seeds on which it beats the reference; "within ±m" only with a margin m given
+(`report.margin`, TOST: Schuirmann 1987). **Dose-response** (one numeric factor, 4 levels or
+more): a quadratic in the factor plus a seed effect by least squares; the trend is the F-test
+against the seeds-only model; the fitted optimum and its gain over the reference come with 95%
+wild-bootstrap intervals (Rademacher weights, the optimum chosen again in each resample).
+**Two factors**: a two-way ANOVA with interaction and a seed effect. Error rates of these rules,
+measured on simulated sweeps: docs/statistics.md."""
 
 
 def build_report(
@@ -25,19 +52,89 @@ def build_report(
     out: Path,
     log_artifacts: bool = True,
     fingerprint: str | None = None,
+    settings: dict | None = None,
 ) -> Path:
     runs = collect(tracking_uri, experiment, study, fingerprint)
-    a = analyze(runs.seeds, runs.aliases, runs.metric, runs.direction)
+    settings = settings if settings is not None else runs.settings
+    a = _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
-    write_atomic(out / "configs.csv", a.table.to_csv(index=False))
+    write_atomic(out / "configs.csv", _public(a.table).to_csv(index=False))
 
+    said: list[C.Claim] = []
+    conf = None
+    if not runs.confirm.empty:
+        seeds = sorted(runs.confirm["seed"].unique().tolist())
+        conf = _analyze(runs, runs.confirm, seeds, settings, None)
+        said.append(C.confirmed(conf, runs.metric, seeds))
+    said.append(C.best_set(a, runs.metric, study, confirmed=conf is not None))
+    numeric = [x for x in _plain(runs) if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
+    tested = runs.seeds[runs.seeds["config_hash"].isin(_tested_hashes(a, runs))]
+    doses = {}
+    if len(_plain(runs)) == 1 and numeric:
+        ref_value = _reference_value(a, runs, numeric[0])
+        d = dose_response(tested, numeric[0], "objective", runs.direction, ref_value)
+        if d is not None:
+            doses[numeric[0]] = d
+            said.append(C.dose(d, runs.metric, runs.direction, a.reference or f"{d.reference:g}"))
+    two = None
+    if len(_plain(runs)) == 2:
+        two = two_factor(tested, *_plain(runs), "objective")
+        if two is not None:
+            said.append(C.two_factor(two))
+    said.append(C.reference(a, runs.metric))
+    said = [c for c in said if c is not None]
+    write_atomic(out / "claims.json", json.dumps([c.to_json() for c in said], indent=1) + "\n")
+
+    figures = _figures(runs, a, doses, two, out)
+    lines = _markdown(runs, a, conf, said, figures)
+    write_atomic(out / "report.md", "\n".join(lines) + "\n")
+    write_atomic(out / "report.html", _html(runs, a, said, figures, lines[0]))
+    if log_artifacts:
+        c = T.client(tracking_uri)
+        c.log_artifacts(runs.study_run_id, str(out), artifact_path="report")
+        state = views.configuration_view(study, runs.metric, runs.aliases, runs.direction)
+        exp_id = c.get_run(runs.study_run_id).info.experiment_id
+        views.publish(c, exp_id, study, state)
+    return out / "report.md"
+
+
+def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed) -> Analysis:
+    return analyze(
+        seeds, runs.aliases, runs.metric, runs.direction, failed=failed, seed_list=seed_list,
+        reference=settings.get("reference"), reference_name=settings.get("reference_name"),
+        margin=settings.get("margin"), levels=runs.levels,
+    )  # fmt: skip
+
+
+def _plain(runs: StudyRuns) -> list[str]:
+    """The swept aliases that are not a method's own parameter (nor such a method choice)."""
+    parents = {parent for parent, _ in runs.conditional.values()}
+    return [x for x in runs.aliases if x not in runs.conditional and x not in parents]
+
+
+def _numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def _tested_hashes(a: Analysis, runs: StudyRuns) -> set[str]:
+    tested = set(a.table.loc[a.table["status"] == "tested", "label"])
+    labels = {label_of(r, runs.aliases): r["config_hash"] for _, r in runs.seeds.iterrows()}
+    return {h for lab, h in labels.items() if lab in tested}
+
+
+def _reference_value(a: Analysis, runs: StudyRuns, factor: str) -> float | None:
+    if a.reference is None:
+        return None
+    row = a.table[a.table["label"] == a.reference]
+    return float(row.iloc[0][factor]) if len(row) else None
+
+
+def _figures(runs: StudyRuns, a: Analysis, doses, two, out: Path) -> list[tuple[str, Path]]:
     figures: list[tuple[str, Path]] = []
     # A method's own parameters (swept only when it is chosen) are empty for the other methods:
     # plot them folded into one categorical "setting" per configuration instead of on their own.
-    conditional = runs.conditional
-    parents = {parent for parent, _ in conditional.values()}
-    plain = [x for x in runs.aliases if x not in conditional and x not in parents]
+    conditional, plain = runs.conditional, _plain(runs)
     if conditional:
         seeds = runs.seeds.assign(
             setting=[_setting(r, conditional) for _, r in runs.seeds.iterrows()]
@@ -51,33 +148,26 @@ def build_report(
     for alias in plain if conditional else runs.aliases:
         if runs.seeds[alias].nunique() > 1:
             p = plots.metric_vs_param(
-                a.table,
-                runs.seeds,
-                alias,
-                runs.metric,
-                a.baseline,
+                a.table, runs.seeds, alias, runs.metric, a.baseline,
                 out / f"{_safe(runs.metric)}_vs_{alias}.png",
                 others=[o for o in runs.aliases if o != alias and o not in conditional],
-            )
+                dose=doses.get(alias), value="objective",
+            )  # fmt: skip
             figures.append((f"{runs.metric} vs {alias}", p))
+    if two is not None:
+        p = plots.heatmap(two.means, *two.factors, runs.metric, out / "two_factors.png")
+        figures.append((f"{runs.metric}: {two.factors[0]} x {two.factors[1]}", p))
     hue = runs.aliases[0] if runs.aliases else None
     if not runs.curves.empty:
         p = plots.learning_curves(runs.curves, hue, runs.metric, out / "learning_curves.png")
         figures.append(("Learning curves", p))
-
     w = runs.weights
     if not w.empty and (w.groupby(["run_id", "term"])["value"].nunique() > 1).any():
         # Some method changed its weights during training: show how.
         w = w.assign(setting=[label_of(r, runs.aliases) for _, r in w.iterrows()])
         p = plots.weight_curves(w, "setting", out / "weights.png")
         figures.append(("Term weights per epoch (mean over seeds)", p))
-    lines = _markdown(runs, a, figures)
-    write_atomic(out / "report.md", "\n".join(lines) + "\n")
-    write_atomic(out / "report.html", _html(runs, a, figures, lines[0]))
-    if log_artifacts:
-        c = T.client(tracking_uri)
-        c.log_artifacts(runs.study_run_id, str(out), artifact_path="report")
-    return out / "report.md"
+    return figures
 
 
 def _setting(row, conditional: dict[str, tuple[str, str]]) -> str:
@@ -92,33 +182,37 @@ def _setting(row, conditional: dict[str, tuple[str, str]]) -> str:
     return f"{method} ({', '.join(own)})" if own else method
 
 
-def _markdown(runs, a, figures) -> list[str]:
-    best_range = f"{a.table['mean'].min():.3f}–{a.table['mean'].max():.3f}"
+def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures) -> list[str]:
+    tested = a.table[a.table["status"] == "tested"]
+    span = f"{tested['mean'].min():.3f}–{tested['mean'].max():.3f}" if len(tested) else "(none)"
     lines = [
         f"# Ablation report: {runs.study}",
         "",
         f"MLflow experiment `{runs.experiment}`, study run `{runs.study_run_id}`; generated "
         f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}. Objective: {runs.direction} "
-        f"`{runs.metric}` (value at the last epoch of each seed run).",
+        f"`{runs.metric}` (each run's reported objective, as Optuna ranked it).",
         "",
         "## Headline",
         "",
-        headline(a, runs.metric, runs.direction),
-        "",
+        *[line for c in said for line in (c.text, "")],
     ]
     if a.baseline is not None:
         lines += [
             f"For scale: always predicting the majority class scores {runs.metric} = "
-            f"{a.baseline:.3f} on the same validation set; the configurations' means span "
-            f"{best_range}.",
+            f"{a.baseline:.3f} on the same validation set; the compared configurations' means "
+            f"span {span}.",
             "",
         ]
-    n_cfg, n_runs = len(a.table), len(runs.seeds)
-    lines += [f"{n_cfg} configurations, {n_runs} finished seed runs."]
+    design = a.design or "no model (fewer than two configurations)"
+    lines += [f"{len(a.table)} configurations, {len(runs.seeds)} finished seed runs; compared "
+              f"with a {design}."]  # fmt: skip
+    if math.isfinite(a.seed_p):
+        lines += [f"Seed effect (the pairing matters when it is large): p = {a.seed_p:.2g}."]
+    lines += a.notes
     if runs.skipped:
         lines += [
             f"Not counted: {', '.join(f'{v} {k}' for k, v in runs.skipped.items())} seed "
-            "run(s) (interrupted or failed; see MLflow)."
+            "run(s) (interrupted, failed or retried; see MLflow)."
         ]
     if runs.dropped:
         lines += [
@@ -127,20 +221,23 @@ def _markdown(runs, a, figures) -> list[str]:
             + " (one run per cell, the first to finish, and only the study's seeds)."
         ]
     lines += ["", "## Configurations", "", _table_md(a.table), ""]
+    if conf is not None:
+        lines += ["## Confirmation on fresh seeds", "", _table_md(conf.table), ""]
     for title, path in figures:
         lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
     lines += [
         "## Method",
         "",
-        "Each configuration is trained once per seed. Mean ± a two-sided 95% t-interval over "
-        "seeds. `p_vs_best_holm`: Welch's t-test of each configuration against the best, "
-        "Holm-corrected over all comparisons; a setting is only called *best* when every "
-        "comparison is significant at 0.05. Few seeds give wide intervals: add seeds to "
-        "`search.seeds` and re-run the sweep (finished cells are reused).",
+        METHOD,
         "",
-        "Files: `runs.csv` (one row per seed run, all final metrics), `configs.csv` (this table).",
+        "Files: `runs.csv` (one row per seed run, all final metrics), `configs.csv` (this "
+        "table), `claims.json` (each headline sentence with its test, numbers and run ids).",
     ]
     return lines
+
+
+def _public(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns=[c for c in table if c.startswith("_")])
 
 
 def _table_md(table: pd.DataFrame) -> str:
@@ -151,6 +248,8 @@ def _table_md(table: pd.DataFrame) -> str:
 
 
 def _cell(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
@@ -158,7 +257,7 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _html(runs, a, figures, title_line: str) -> str:
+def _html(runs: StudyRuns, a: Analysis, said, figures, title_line: str) -> str:
     cols = [c for c in COLUMNS if c in a.table]
     table = a.table[cols].to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–")
     imgs = "".join(
@@ -166,8 +265,10 @@ def _html(runs, a, figures, title_line: str) -> str:
         f"{base64.b64encode(p.read_bytes()).decode()}'>"
         for t, p in figures
     )
-    head = headline(a, runs.metric, runs.direction)
-    head = html.escape(head).replace("**", "")
+    head = "".join(
+        f"<p class='claim' data-kind='{c.kind}'>{html.escape(c.text).replace('**', '')}</p>"
+        for c in said
+    )
     baseline = (
         f"<p>Majority-class baseline: {runs.metric} = {a.baseline:.3f}.</p>"
         if a.baseline is not None
@@ -175,16 +276,16 @@ def _html(runs, a, figures, title_line: str) -> str:
     )
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>{html.escape(runs.study)} — ablate report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-.headline{{font-size:1.15em;background:#f3f6fa;padding:.8em;border-left:4px solid #2a6}}
+<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:4px 6px;
+text-align:right}}.headline{{background:#f3f6fa;padding:.6em .9em;border-left:4px solid #2a6}}
 img{{max-width:100%}}</style></head><body>
 <h1>{html.escape(title_line.lstrip("# "))}</h1>
 <p>MLflow experiment <code>{html.escape(runs.experiment)}</code>, objective {runs.direction}
-<code>{html.escape(runs.metric)}</code>.</p>
-<p class="headline">{head}</p>{baseline}
+<code>{html.escape(runs.metric)}</code>; compared with a {html.escape(a.design or "–")}.</p>
+<div class="headline" id="headline">{head}</div>{baseline}
 <h2>Configurations</h2>{table}{imgs}
-<p>Mean ± two-sided 95% t-interval over seeds; Welch t-test against the best, Holm-corrected.</p>
+<h2>Method</h2><p>{html.escape(METHOD)}</p>
 </body></html>
 """
 
@@ -223,8 +324,6 @@ def write_dashboard_index(reports_root: Path, dashboards: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a file so that a reader sees the old one or the new one, never half of it."""
-    import os
-
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

@@ -66,7 +66,7 @@ def open_storage(url: str):
 def fingerprint(spec: S.Experiment) -> str:
     """What must not change between runs of one study (seeds may be added)."""
     d = spec.model_dump(mode="json")
-    d["search"] = {k: v for k, v in d["search"].items() if k != "seeds"}
+    d["search"] = {k: v for k, v in d["search"].items() if k not in ("seeds", "confirm")}
     for p in d["search"]["params"].values():  # studies made before the field existed match
         if p.get("spaces") is True:
             del p["spaces"]
@@ -100,6 +100,7 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str):
     if stored is None:
         study.set_user_attr("ablate.fingerprint", fp)
         study.set_user_attr("ablate.experiment", spec.name)
+        study.set_user_attr("ablate.plugins", spec.plugins)
     elif stored != fp:
         raise AblateError(
             f"study {name!r} already exists in {T.mask_url(storage_url)} with a different "
@@ -108,6 +109,8 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str):
         )
     if study.direction.name.lower() != direction:
         raise AblateError(f"study {name!r} exists with direction {study.direction.name.lower()}")
+    if study.user_attrs.get("ablate.seeds") != spec.search.seeds:
+        study.set_user_attr("ablate.seeds", spec.search.seeds)
     return study
 
 

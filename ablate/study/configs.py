@@ -33,7 +33,7 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return f"{self.config.hash}/{self.seed}"
+        return f"{self.config.namespace}{self.config.hash}/{self.seed}"
 
 
 @dataclass(eq=False)
@@ -43,8 +43,10 @@ class Config:
     spec: S.Experiment
     hash: str
     run_key: str
-    ticket: tuple[str, str]
+    ticket: tuple[str, str] | None  # the Optuna trial's ticket (None: no trial, confirmation)
     cells: dict[int, Cell] = field(default_factory=dict)
+    role: str = "seed"  # the role of its seed runs: seed (the search) or confirm
+    namespace: str = ""  # of its cells' tickets ("confirm/": apart from the search's cells)
 
     @property
     def label(self) -> str:
@@ -70,12 +72,14 @@ class Source:
     def retry_later(self) -> None:
         """Called every tick: configurations put off with LATER may be opened again."""
 
-    def _config(self, trial, values: dict[str, Any], ticket: tuple[str, str]) -> Config:
+    def _config(
+        self, trial, values: dict[str, Any], ticket: tuple[str, str], opened: bool = True
+    ) -> Config:
         spec = S.with_values(self.spec, values)
         h = spec.config_hash()
         label = " ".join(f"{k}={v}" for k, v in values.items()) or "default"
         run_key = self.records.open_config_run(
-            h, label, trial.number, {**values, **spec.flatten()}
+            h, label, trial.number, {**values, **spec.flatten()}, reopen=opened
         )
         config = Config(trial, values, spec, h, run_key, ticket)
         config.cells = {s: Cell(config, s) for s in self.spec.search.seeds}
@@ -126,6 +130,7 @@ class GridSource(Source):
             if number is None:
                 return LATER  # its opener has not created the trial yet
             trial = A.trial_by_number(self.study, number)
+            return self._config(trial, values, ("trial", h), opened=False)  # joining it
         return self._config(trial, values, ("trial", h))
 
     def _new_trial(self, values, h: str, old: int | None):
@@ -190,3 +195,30 @@ class SamplerSource(Source):
             if self.tickets.claim("reopen", str(t.number)).won:
                 A.enqueue(self.study, t.params, t.number)
                 self.tickets.set("reopen", str(t.number), "done")
+
+
+class ConfirmSource(Source):
+    """Confirmation: given configurations re-trained on fresh seeds, no Optuna trial (these
+    runs are not part of the search), seed runs with role ``confirm`` under each
+    configuration's run."""
+
+    def __init__(self, spec, study, tickets, records, values: list[dict], seeds: list[int]):
+        super().__init__(spec, study, tickets, records)
+        self.todo = deque(values)
+        self.seeds = seeds
+
+    def exhausted(self) -> bool:
+        return not self.todo
+
+    def next(self) -> Config | None:
+        if not self.todo:
+            return None
+        values = self.todo.popleft()
+        spec = S.with_values(self.spec, values)
+        h = spec.config_hash()
+        run_key = self.records.config_key(h)
+        self.records.journal.expect(run_key, self.records.experiment_id)
+        config = Config(None, values, spec, h, run_key, None, role="confirm",
+                        namespace="confirm/")  # fmt: skip
+        config.cells = {s: Cell(config, s) for s in self.seeds}
+        return config

@@ -31,7 +31,7 @@ from ablate.report.stats import summarize
 from ablate.study import adapter as A
 from ablate.study import resources as R
 from ablate.study.claims import Tickets
-from ablate.study.configs import Cell, Config, GridSource, SamplerSource
+from ablate.study.configs import Cell, Config, ConfirmSource, GridSource, SamplerSource
 from ablate.study.pool import WorkerPool
 from ablate.study.records import Records
 from ablate.tracking.journal import Journal, adopt, discard, new_key, orphans
@@ -53,6 +53,8 @@ class Options:
     retries: int = 1
     max_failures: int | None = None
     journal_root: Path | None = None
+    # Confirmation: these configurations (search values) on these fresh seeds, not a search.
+    confirm: tuple[list[dict], list[int]] | None = None
 
 
 @dataclass
@@ -162,8 +164,12 @@ class Driver:
         self.records.open_study_run(c, spec, storage_url, opts.overrides)
         self.records.import_finished(c)
         self.records.end_orphaned_runs(c)
-        source = GridSource if spec.search.sampler == "grid" else SamplerSource
-        self.source = source(spec, self.study, self.tickets, self.records)
+        if opts.confirm is not None:
+            self.source = ConfirmSource(spec, self.study, self.tickets, self.records,
+                                        *opts.confirm)  # fmt: skip
+        else:
+            source = GridSource if spec.search.sampler == "grid" else SamplerSource
+            self.source = source(spec, self.study, self.tickets, self.records)
         self.heart = A.Heartbeat(self.study, self.tickets)
         self.heart.start()
         self.pool = WorkerPool(places)
@@ -248,7 +254,8 @@ class Driver:
             if config is None:
                 return None
             self.configs.append(config)
-            self.heart.watch(config.trial, config.ticket)
+            if config.trial is not None:
+                self.heart.watch(config.trial, config.ticket)
 
     def _claim(self, cell: Cell) -> bool:
         t = self.tickets.claim("cell", cell.id)
@@ -368,13 +375,16 @@ class Driver:
         for config in [c for c in self.configs if c.resolved()]:
             self._tell(config)
             self.configs.remove(config)
-            self.heart.unwatch(config.trial, config.ticket)
+            if config.trial is not None:
+                self.heart.unwatch(config.trial, config.ticket)
 
     def _tell(self, config: Config) -> None:
         """Tell Optuna the configuration's value (the mean over its seeds; FAIL when a seed
         failed) and log its aggregate, once, by whichever driver gets here first."""
         seeds = sorted(config.cells)
         trial = config.trial
+        if trial is None:
+            return  # a confirmation: not part of the search, nothing to tell
         if config.ticket[1].startswith("#"):
             self.tickets.set(*config.ticket, "done", {"trial": trial.number, "seeds": seeds})
         elif not self.tickets.finish(*config.ticket, {"trial": trial.number, "seeds": seeds}):
@@ -460,7 +470,10 @@ class Driver:
         self.running.clear()
         if self.journal is None:
             return
-        mine = [c for c in self.configs if _owner(self.tickets.get(*c.ticket)) == self.owner]
+        mine = [
+            c for c in self.configs
+            if c.ticket and _owner(self.tickets.get(*c.ticket)) == self.owner
+        ]  # fmt: skip
         A.interrupt(self.study, [c.trial.number for c in mine], reason)
         for config in mine:
             self.journal.set_status(config.run_key, "KILLED", reason, kind)
@@ -505,8 +518,12 @@ class Driver:
         """Cells finished and expected, study-wide: a sampler that proposes one configuration
         twice expects its cells once."""
         seeds = set(self.spec.search.seeds)
-        missing = 0
-        if self.spec.search.sampler == "grid":
+        missing, prefix = 0, ""
+        if self.opts.confirm is not None:
+            values, confirm_seeds = self.opts.confirm
+            hashes = {S.with_values(self.spec, v).config_hash() for v in values}
+            seeds, prefix = set(confirm_seeds), "confirm/"
+        elif self.spec.search.sampler == "grid":
             hashes = {S.with_values(self.spec, v).config_hash() for v in S.grid_cells(self.spec)}
         else:
             all_trials = A.trials(self.study)
@@ -520,7 +537,9 @@ class Driver:
             self.result.trials = len(counted)
         finished = 0
         for key, t in self.tickets.all("cell").items():
-            h, _, seed = key.rpartition("/")
+            if not key.startswith(prefix) or (not prefix and key.startswith("confirm/")):
+                continue
+            h, _, seed = key[len(prefix) :].rpartition("/")
             if h in hashes and int(seed) in seeds and t.state in ("done", "trained"):
                 finished += 1
         self.result.configs = len(hashes)
@@ -528,6 +547,8 @@ class Driver:
         self.result.expected_cells = (len(hashes) + missing) * len(seeds)
 
     def expected(self) -> int:
+        if self.opts.confirm is not None:
+            return len(self.opts.confirm[0]) * len(self.opts.confirm[1])
         s = self.spec.search
         n = len(S.grid_cells(self.spec)) if s.sampler == "grid" else s.n_trials
         return n * len(s.seeds)

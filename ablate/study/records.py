@@ -54,11 +54,17 @@ class Records:
         # Tags, not params: they change between sweeps of one study (seeds may be added).
         self.journal.set_tags(
             key, {"ablate.seeds": json.dumps(spec.search.seeds),
-                  "ablate.overrides": json.dumps(overrides)[:5000]}
+                  "ablate.overrides": json.dumps(overrides)[:5000],
+                  "ablate.report_settings": spec.report.model_dump_json()[:5000]}
         )  # fmt: skip
         self.journal.set_status(key, "RUNNING")
 
-    def open_config_run(self, config_hash: str, label: str, trial: int, params: dict) -> str:
+    def open_config_run(
+        self, config_hash: str, label: str, trial: int, params: dict, reopen: bool
+    ) -> str:
+        """The configuration's run: created by the first driver to get here; ``reopen`` (this
+        driver opened a new trial for it) marks it RUNNING again. A driver that only joins
+        another's configuration leaves its status alone: the teller ends it."""
         key = self.config_key(config_hash)
         ticket = self.tickets.claim("config_run", config_hash)
         if ticket.won:
@@ -67,10 +73,12 @@ class Records:
             self.journal.create_run(key, self.experiment_id, label, tags, parent=self.study_key)
             self.journal.log_params(key, params)
             self.creating[("config_run", config_hash)] = key
-        else:
+        elif reopen:
             self.journal.expect(key, self.experiment_id)
             self.journal.set_tags(key, {T.TRIAL: str(trial)})
-        self.journal.set_status(key, "RUNNING")
+            self.journal.set_status(key, "RUNNING")
+        else:
+            self.journal.expect(key, self.experiment_id)
         return key
 
     def settle(self) -> None:
@@ -86,10 +94,11 @@ class Records:
     def start_seed_run(self, key: str, cell, attempt: int) -> None:
         config = cell.config
         tags = {
-            T.ROLE: "seed", T.STUDY: self.study, T.STUDY_KEY: self.study_key,
-            T.TRIAL: str(config.trial.number), T.HASH: config.hash, T.SEED: str(cell.seed),
-            "ablate.attempt": str(attempt),
+            T.ROLE: config.role, T.STUDY: self.study, T.STUDY_KEY: self.study_key,
+            T.HASH: config.hash, T.SEED: str(cell.seed), "ablate.attempt": str(attempt),
         }  # fmt: skip
+        if config.trial is not None:
+            tags[T.TRIAL] = str(config.trial.number)
         name = f"{config.label} seed={cell.seed}".strip()
         self.journal.create_run(key, self.experiment_id, name, tags, parent=config.run_key)
         self.journal.log_params(key, {**config.values, "seed": cell.seed, **config.spec.flatten()})
@@ -120,14 +129,18 @@ class Records:
             if r.info.status != "RUNNING":
                 continue
             role, tags = r.data.tags.get(T.ROLE), r.data.tags
-            if role == "seed":
-                t = cells.get(f"{tags.get(T.HASH)}/{tags.get(T.SEED)}")
+            if role in ("seed", "confirm"):
+                space = "confirm/" if role == "confirm" else ""
+                t = cells.get(f"{space}{tags.get(T.HASH)}/{tags.get(T.SEED)}")
                 live = (
                     t is not None and t.state in ("running", "trained") and not t.stale
                     and t.result.get("run_key") == tags.get(T.RUN_KEY)
                 )  # fmt: skip
             elif role == "config":
                 t = trials.get(tags.get(T.HASH, ""))
+                if t is not None and t.state == "done":  # told: a late "RUNNING" overtook it
+                    c.set_terminated(r.info.run_id, status="FINISHED")
+                    continue
                 live = t is not None and t.state == "running" and not t.stale
             else:
                 continue

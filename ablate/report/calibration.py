@@ -1,0 +1,112 @@
+"""Simulated sweeps through the report's own analysis, to measure its error rates.
+
+A sweep is C configurations x S seeds with y_cs = mu_c + b_s + e_cs, seed effects b_s and noise
+e_cs both N(0, 1) (so effects are in units of the noise sd), where the truth is known:
+
+- ``equal``: every mu_c = 0. Any "worse than", "best" or "differs from the reference" statement
+  is false; so is a detected trend.
+- ``one_better``: one configuration (the fourth) is better by ``effect``; it should stay in the
+  possibly-best set.
+- ``trend``: mu_c rises linearly by ``effect`` over the factor's range 0..1 (11 levels for 11
+  configurations); the trend test should detect it.
+
+``bench/calibrate.py`` runs the large version recorded in docs/statistics.md; the test suite
+runs a smaller one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ablate.report.analysis import analyze
+from ablate.report.dose import dose_response
+
+
+@dataclass
+class Rates:
+    scenario: str
+    configs: int
+    seeds: int
+    sweeps: int
+    effect: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def rate(self, event: str) -> float:
+        return self.counts.get(event, 0) / self.sweeps
+
+    def upper(self, event: str, confidence: float = 0.99) -> float:
+        """Clopper-Pearson upper bound of the event's rate."""
+        from scipy.stats import beta
+
+        k = self.counts.get(event, 0)
+        return 1.0 if k == self.sweeps else float(beta.ppf(confidence, k + 1, self.sweeps - k))
+
+    def lower(self, event: str, confidence: float = 0.99) -> float:
+        from scipy.stats import beta
+
+        k = self.counts.get(event, 0)
+        return 0.0 if k == 0 else float(beta.ppf(1 - confidence, k, self.sweeps - k + 1))
+
+
+def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator) -> pd.DataFrame:
+    c = len(mu)
+    x = np.round(np.linspace(0.0, 1.0, c), 10)
+    b = rng.normal(size=seeds)
+    y = mu[:, None] + b[None, :] + rng.normal(size=(c, seeds))
+    return pd.DataFrame(
+        {
+            "factor": np.repeat(x, seeds),
+            "seed": np.tile(np.arange(seeds), c),
+            "objective": y.reshape(-1),
+            "run_id": [f"{i}-{s}" for i in range(c) for s in range(seeds)],
+            "config_hash": np.repeat([f"c{i}" for i in range(c)], seeds),
+        }
+    )
+
+
+def simulate(
+    scenario: str,
+    configs: int,
+    seeds: int,
+    sweeps: int,
+    effect: float = 3.0,
+    rng_seed: int = 0,
+    trend_test: bool = True,
+) -> Rates:
+    rng = np.random.default_rng(rng_seed)
+    mu = np.zeros(configs)
+    better = 3
+    if scenario == "one_better":
+        mu[better] = effect
+    elif scenario == "trend":
+        mu = effect * np.linspace(0.0, 1.0, configs)
+    elif scenario != "equal":
+        raise ValueError(f"unknown scenario {scenario!r}")
+    r = Rates(scenario, configs, seeds, sweeps, effect)
+    count = r.counts
+    x = np.round(np.linspace(0.0, 1.0, configs), 10)
+    for _ in range(sweeps):
+        table = sweep_table(mu, seeds, rng)
+        a = analyze(table, ["factor"], "objective", "maximize", seed_list=list(range(seeds)))
+        worse = len(a.best_set) < a.tested
+        vs_ref = a.table["vs_ref_low"].gt(0) | a.table["vs_ref_high"].lt(0)
+        events = {
+            "best_claimed": a.claim_best,
+            "worse_statement": worse,
+            "best_or_worse": a.claim_best or worse,
+            "differs_from_reference": bool(vs_ref.any()),
+        }
+        if scenario == "one_better":
+            events["true_best_in_set"] = f"factor={x[better]:g}" in a.best_set
+            events["true_best_claimed_best"] = a.best_set == [f"factor={x[better]:g}"]
+        if trend_test:
+            d = dose_response(table, "factor", "objective", "maximize")
+            events["trend_detected"] = d is not None and d.detected
+            if scenario == "trend" and d is not None:
+                events["helps_claimed"] = d.detected and d.gain_ci[0] > 0
+        for k, v in events.items():
+            count[k] = count.get(k, 0) + int(bool(v))
+    return r

@@ -1,0 +1,203 @@
+"""The report's sentences, each a claim with the numbers and runs behind it (claims.json).
+
+Every sentence of the headline is a :class:`Claim`: the words, the test that supports them, its
+statistic, p-value or interval, n, and the MLflow run ids it used, so that anyone can recompute
+it from MLflow (tests/test_claims.py does, with independent code).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ablate.report.analysis import Analysis
+from ablate.report.dose import DoseResponse, TwoFactor
+
+TUKEY = "Tukey's studentized range over all pairs (Tukey 1953), on the {design}"
+
+
+@dataclass
+class Claim:
+    kind: str  # best_set | confirmed | dose | two_factor | reference
+    text: str
+    test: str
+    n: int
+    run_ids: list[str]
+    p: float | None = None
+    interval: list[float] | None = None
+    statistic: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: _clean(v) for k, v in d.items()}
+
+
+def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | None:
+    tested = a.table[a.table["status"] == "tested"]
+    run_ids = [rid for ids in tested.get("_run_ids", []) for rid in ids]
+    if a.tested == 0:
+        return Claim("best_set", "No configuration has all its seeds finished without a "
+                     "failure yet: nothing is compared.", "none", 0, [])  # fmt: skip
+    top = tested.iloc[0]
+    stat = f"{metric} {top['mean']:.3f}"
+    if a.tested == 1:
+        return Claim("best_set", f"Only one configuration is compared: {top['label']} gives "
+                     f"{stat}.", "none", int(top["n"]), run_ids)  # fmt: skip
+    test = TUKEY.format(design=a.design)
+    numbers = {
+        "q_over_sqrt2": a.hsd_factor, "sigma": a.sigma, "df": a.df, "seeds": a.seeds,
+        "set": a.best_set, "means": dict(zip(tested["label"], tested["mean"], strict=True)),
+    }  # fmt: skip
+    if not (math.isfinite(a.sigma) and a.sigma > 0):
+        return Claim("best_set", f"The runs have no spread around the model, so no setting "
+                     f"can be tested against another; the highest mean: {top['label']}, {stat}.",
+                     a.design, len(run_ids), run_ids, statistic=numbers)  # fmt: skip
+    selected = (
+        " (selected on the same data, so optimistic; the confirmation on fresh seeds is above)"
+        if confirmed
+        else " (selected on the same data, so optimistic: `ablate confirm "
+        f"{study}` re-trains the possibly-best set on fresh seeds)"
+    )
+    if len(a.best_set) == a.tested:
+        text = (
+            f"No setting is shown worse than another: the data cannot tell the {a.tested} "
+            f"compared settings apart (95%). Highest mean: {top['label']}, {stat}{selected}."
+        )
+    elif len(a.best_set) == 1:
+        text = (
+            f"**{top['label']}** is the only setting not shown worse than another (95%): "
+            f"{stat}{selected}"
+            + ("." if confirmed else "; it is called best only once that holds on fresh seeds.")
+        )
+    else:
+        text = (
+            f"**Possibly best (95%): {', '.join(a.best_set)}**; each of the other "
+            f"{a.tested - len(a.best_set)} settings is worse than one of them. Highest mean: "
+            f"{top['label']}, {stat}{selected}."
+        )
+    return Claim("best_set", text, test, len(run_ids), run_ids, statistic=numbers)
+
+
+def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
+    """The possibly-best set and the reference re-trained on fresh seeds."""
+    if a.tested < 1:
+        return None
+    tested = a.table[a.table["status"] == "tested"]
+    run_ids = [rid for ids in tested.get("_run_ids", []) for rid in ids]
+    top = tested.iloc[0]
+    ci = f"[{top['ci95_low']:.3f}, {top['ci95_high']:.3f}]"
+    numbers = {"q_over_sqrt2": a.hsd_factor, "sigma": a.sigma, "df": a.df, "seeds": seeds,
+               "set": a.best_set, "means": dict(zip(tested["label"], tested["mean"],
+                                                    strict=True))}  # fmt: skip
+    where = f"on {len(seeds)} fresh seeds never used in the search"
+    if a.tested >= 2 and len(a.best_set) == 1:
+        others = [x for x in tested["label"] if x != top["label"]]
+        text = (
+            f"**{top['label']} is best**, confirmed {where}: {metric} {top['mean']:.3f} {ci} "
+            f"(95% t-interval over the fresh seeds); {', '.join(others)} are worse there (95%)."
+        )
+    elif a.tested >= 2:
+        text = (
+            f"Confirmed {where}: {', '.join(a.best_set)} cannot be told apart (95%); "
+            f"{top['label']} has the highest mean, {metric} {top['mean']:.3f} {ci}."
+        )
+    else:
+        text = f"Confirmed {where}: {top['label']} gives {metric} {top['mean']:.3f} {ci}."
+    return Claim("confirmed", text, TUKEY.format(design=a.design), len(run_ids), run_ids,
+                 interval=[top["ci95_low"], top["ci95_high"]], statistic=numbers)  # fmt: skip
+
+
+def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
+    sign = 1.0 if direction == "maximize" else -1.0
+    test = (
+        "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
+        "the seeds-only model; optimum and gain: wild bootstrap, 2000 resamples"
+    )
+    slope = (
+        f"straight-line slope {d.slope:+.3g} per unit [{d.slope_ci[0]:+.3g}, {d.slope_ci[1]:+.3g}]"
+    )
+    gain = (
+        f"{d.gain:+.3f} {metric} [{d.gain_ci[0]:+.3f}, {d.gain_ci[1]:+.3f}] over {reference} "
+        f"at the fitted optimum {d.factor}={d.optimum:.2g} [{d.optimum_ci[0]:.2g}, "
+        f"{d.optimum_ci[1]:.2g}]"
+    )
+    if not d.detected:
+        text = f"No effect of {d.factor} detected (trend F-test p = {d.trend_p:.2g}; {slope})."
+    elif (d.gain_ci[0] > 0) if sign > 0 else (d.gain_ci[1] < 0):
+        text = f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}; {slope})."
+    elif d.optimum == d.reference:
+        text = (
+            f"**{d.factor} hurts**: the fitted curve is best at the reference, {reference} "
+            f"(trend F-test p = {d.trend_p:.2g}; {slope})."
+        )
+    else:
+        text = (
+            f"{d.factor} has an effect (trend F-test p = {d.trend_p:.2g}; {slope}), but the "
+            f"gain of its fitted optimum over {reference} is not established: {gain}."
+        )
+    return Claim("dose", text, test, d.n, d.run_ids, p=d.trend_p, interval=list(d.gain_ci),
+                 statistic={"F": d.trend_f, "coef": list(d.coef), "optimum": d.optimum,
+                            "optimum_ci": list(d.optimum_ci), "slope": d.slope,
+                            "reference": d.reference})  # fmt: skip
+
+
+def two_factor(t: TwoFactor) -> Claim:
+    parts = []
+    for name, p in t.p.items():
+        word = "detected" if p < 0.05 else "not detected"
+        parts.append(f"{name}: effect {word} (p = {p:.2g})")
+    test = "two-way ANOVA with interaction and a seed effect (type II F-tests)"
+    text = "; ".join(parts) + "."
+    return Claim("two_factor", text, test, t.n, t.run_ids, statistic={"F": t.f, "p": t.p})
+
+
+def reference(a: Analysis, metric: str) -> Claim | None:
+    if a.reference is None or "vs_ref" not in a.table:
+        return None
+    rows = a.table[a.table["vs_ref"].notna()]
+    sign = 1.0 if a.direction == "maximize" else -1.0
+    better = rows[(sign * rows["vs_ref_low"] > 0) | (sign * rows["vs_ref_high"] < 0)]
+    better = better[sign * better["vs_ref"] > 0]
+    worse = rows[
+        (sign * rows["vs_ref"] < 0) & ((rows["vs_ref_high"] < 0) | (rows["vs_ref_low"] > 0))
+    ]
+    name = f"{a.reference}" + (f" ({a.reference_name})" if a.reference_name else "")
+
+    def fmt(r):
+        return f"{r['label']} {r['vs_ref']:+.3f} [{r['vs_ref_low']:+.3f}, {r['vs_ref_high']:+.3f}]"  # noqa: E731
+
+    parts = []
+    if len(better):
+        parts.append(f"better: {'; '.join(fmt(r) for _, r in better.iterrows())}")
+    if len(worse):
+        parts.append(f"worse: {'; '.join(fmt(r) for _, r in worse.iterrows())}")
+    rest = len(rows) - len(better) - len(worse)
+    if rest:
+        parts.append(f"{rest} cannot be told apart from it")
+    if a.margin is not None and "within_margin" in rows:
+        within = rows[rows["within_margin"] == True]  # noqa: E712
+        if len(within):
+            parts.append(f"within ±{a.margin:g} of it (TOST): {', '.join(within['label'])}")
+    text = f"Against {name}, in {metric} (95% simultaneous intervals): " + "; ".join(parts) + "."
+    run_ids = [rid for ids in a.table.get("_run_ids", []) for rid in ids]
+    return Claim("reference", text, "differences to the reference in the same simultaneous "
+                 "family (Tukey)" + ("; equivalence: TOST at 5%" if a.margin else ""),
+                 len(run_ids), run_ids,
+                 statistic={"reference": a.reference, "margin": a.margin})  # fmt: skip
+
+
+def _clean(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if hasattr(v, "item"):
+        return _clean(v.item())
+    if isinstance(v, pd.Timestamp):
+        return str(v)
+    return v

@@ -1,0 +1,60 @@
+"""The report's error rates on simulated sweeps (the large version of tests/test_calibration.py).
+
+Prints a Markdown table of event rates with 99% Clopper-Pearson intervals, for
+docs/statistics.md.
+
+    python bench/calibrate.py [--sweeps 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ablate.report.calibration import simulate
+
+SCENARIOS = [
+    # scenario, configurations, seeds, effect (noise sd), trend test
+    ("equal", 11, 3, 0.0, True),
+    ("equal", 16, 3, 0.0, False),
+    ("equal", 24, 3, 0.0, False),
+    ("equal", 11, 10, 0.0, False),
+    ("equal", 16, 10, 0.0, False),
+    ("equal", 24, 10, 0.0, False),
+    ("one_better", 11, 3, 3.0, False),
+    ("one_better", 11, 5, 3.0, False),
+    ("one_better", 11, 10, 3.0, False),
+    ("trend", 11, 3, 1.0, True),
+    ("trend", 11, 3, 2.0, True),
+    ("trend", 11, 3, 4.0, True),
+]
+EVENTS = [
+    "best_or_worse", "differs_from_reference", "trend_detected", "true_best_in_set",
+    "true_best_claimed_best", "helps_claimed",
+]  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sweeps", type=int, default=1000)
+    args = ap.parse_args()
+    print("| scenario | configs x seeds | effect (sd) | event | rate | 99% interval |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    start = time.monotonic()
+    for i, (scenario, c, s, effect, trend) in enumerate(SCENARIOS):
+        r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
+                     trend_test=trend)  # fmt: skip
+        for event in EVENTS:
+            if event in r.counts:
+                print(
+                    f"| {scenario} | {c} x {s} | {effect:g} | {event} | {r.rate(event):.3f} | "
+                    f"[{r.lower(event):.3f}, {r.upper(event):.3f}] |",
+                    flush=True,
+                )
+    print(f"\n{args.sweeps} sweeps per scenario, {time.monotonic() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
