@@ -28,21 +28,27 @@ SCENARIOS = [
     ("trend", 11, 3, 1.0, True),
     ("trend", 11, 3, 2.0, True),
     ("trend", 11, 3, 4.0, True),
+    ("peak", 11, 3, 2.0, True),
+    ("peak", 11, 3, 4.0, True),
 ]
 EVENTS = [
     "best_or_worse", "differs_from_reference", "trend_detected", "true_best_in_set",
-    "true_best_claimed_best", "helps_claimed",
+    "true_best_claimed_best", "helps_claimed", "reference_intervals_cover", "gain_covered",
+    "optimum_covered",
 ]  # fmt: skip
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sweeps", type=int, default=1000)
+    ap.add_argument("--only", help="run only this scenario (equal, one_better, trend, peak)")
     args = ap.parse_args()
     print("| scenario | configs x seeds | effect (sd) | event | rate | 99% interval |")
     print("| --- | --- | --- | --- | --- | --- |")
     start = time.monotonic()
     for i, (scenario, c, s, effect, trend) in enumerate(SCENARIOS):
+        if args.only and scenario != args.only:
+            continue
         r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
                      trend_test=trend)  # fmt: skip
         for event in EVENTS:

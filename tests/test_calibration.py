@@ -40,3 +40,10 @@ def test_a_setting_3_sd_better_stays_in_the_possibly_best_set():
 def test_a_steady_trend_of_2_sd_over_the_range_is_detected_in_most_sweeps():
     r = simulate("trend", 11, 3, SWEEPS, effect=2.0, rng_seed=13)
     assert r.lower("trend_detected") > 0.60, r.counts  # the old rule: any statement in 6%
+
+
+def test_the_dose_response_intervals_cover_the_true_optimum_and_gain():
+    # A peak of 2 sd at 0.6 over 0..1: the fitted optimum's and its gain's 95% intervals.
+    r = simulate("peak", 11, 3, SWEEPS, effect=2.0, rng_seed=17)
+    for event in ("optimum_covered", "gain_covered", "reference_intervals_cover"):
+        assert r.upper(event) > 0.95 and r.lower(event) > 0.80, (event, r.counts)

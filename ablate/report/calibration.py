@@ -9,6 +9,11 @@ e_cs both N(0, 1) (so effects are in units of the noise sd), where the truth is 
   possibly-best set.
 - ``trend``: mu_c rises linearly by ``effect`` over the factor's range 0..1 (11 levels for 11
   configurations); the trend test should detect it.
+- ``peak``: mu_c = effect * (1 - (x - 0.6)^2 / 0.36): 0 at x = 0, a peak of ``effect`` at
+  x = 0.6; the fitted optimum's interval should cover 0.6 and the gain's cover ``effect``.
+
+Coverage events: every simultaneous interval against the reference covers the true difference
+(``reference_intervals_cover``); the dose-response gain and optimum intervals cover the truth.
 
 ``bench/calibrate.py`` runs the large version recorded in docs/statistics.md; the test suite
 runs a smaller one.
@@ -83,6 +88,9 @@ def simulate(
         mu[better] = effect
     elif scenario == "trend":
         mu = effect * np.linspace(0.0, 1.0, configs)
+    elif scenario == "peak":
+        x0 = np.linspace(0.0, 1.0, configs)
+        mu = effect * (1 - (x0 - 0.6) ** 2 / 0.36)
     elif scenario != "equal":
         raise ValueError(f"unknown scenario {scenario!r}")
     r = Rates(scenario, configs, seeds, sweeps, effect)
@@ -102,11 +110,23 @@ def simulate(
         if scenario == "one_better":
             events["true_best_in_set"] = f"factor={x[better]:g}" in a.best_set
             events["true_best_claimed_best"] = a.best_set == [f"factor={x[better]:g}"]
+        rows = a.table[a.table["vs_ref"].notna()]
+        truth = np.interp(rows["factor"].astype(float), x, mu) - mu[0]
+        events["reference_intervals_cover"] = bool(
+            ((rows["vs_ref_low"] <= truth) & (truth <= rows["vs_ref_high"])).all()
+        )
         if trend_test:
             d = dose_response(table, "factor", "objective", "maximize")
             events["trend_detected"] = d is not None and d.detected
-            if scenario == "trend" and d is not None:
+            events["any_claim"] = (
+                events["best_or_worse"] or events["differs_from_reference"]
+                or events["trend_detected"]
+            )  # fmt: skip
+            if scenario in ("trend", "peak") and d is not None:
                 events["helps_claimed"] = d.detected and d.gain_ci[0] > 0
+                best_x = 1.0 if scenario == "trend" else 0.6
+                events["gain_covered"] = d.gain_ci[0] <= effect <= d.gain_ci[1]
+                events["optimum_covered"] = d.optimum_ci[0] <= best_x <= d.optimum_ci[1]
         for k, v in events.items():
             count[k] = count.get(k, 0) + int(bool(v))
     return r

@@ -114,7 +114,8 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     sign = 1.0 if direction == "maximize" else -1.0
     test = (
         "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
-        "the seeds-only model; optimum and gain: wild bootstrap, 2000 resamples"
+        "the seeds-only model; optimum: delta-method t-interval (inside the range) or wild "
+        "bootstrap (at an edge); gain: t-interval at the fitted optimum (delta method)"
     )
     slope = (
         f"straight-line slope {d.slope:+.3g} per unit [{d.slope_ci[0]:+.3g}, {d.slope_ci[1]:+.3g}]"

@@ -39,8 +39,9 @@ reference with 95% intervals from the same simultaneous family, and P(better), t
 paired seeds on which it beats the reference; "within ±m" only with a margin m given
 (`report.margin`, TOST: Schuirmann 1987). **Dose-response** (one numeric factor, 4 levels or
 more): a quadratic in the factor plus a seed effect by least squares; the trend is the F-test
-against the seeds-only model; the fitted optimum and its gain over the reference come with 95%
-wild-bootstrap intervals (Rademacher weights, the optimum chosen again in each resample).
+against the seeds-only model; the fitted optimum comes with a 95% interval (the delta method's
+t-interval for a vertex inside the range, a wild bootstrap for an optimum at an edge), its gain
+over the reference with a 95% t-interval (delta method at the fitted optimum).
 **Two factors**: a two-way ANOVA with interaction and a seed effect. Error rates of these rules,
 measured on simulated sweeps: docs/statistics.md."""
 
