@@ -17,11 +17,13 @@ from ablate.report.calibration import simulate
 SCENARIOS = [
     # scenario, configurations, seeds, effect (noise sd), trend test
     ("equal", 11, 3, 0.0, True),
+    ("equal", 11, 3, 0.0, False),
     ("equal", 16, 3, 0.0, False),
     ("equal", 24, 3, 0.0, False),
     ("equal", 11, 10, 0.0, False),
     ("equal", 16, 10, 0.0, False),
     ("equal", 24, 10, 0.0, False),
+    ("one_better", 11, 3, 3.0, True),
     ("one_better", 11, 3, 3.0, False),
     ("one_better", 11, 5, 3.0, False),
     ("one_better", 11, 10, 3.0, False),
@@ -34,7 +36,7 @@ SCENARIOS = [
 EVENTS = [
     "best_or_worse", "differs_from_reference", "trend_detected", "true_best_in_set",
     "true_best_claimed_best", "helps_claimed", "reference_intervals_cover", "gain_covered",
-    "optimum_covered",
+    "optimum_covered", "any_claim",
 ]  # fmt: skip
 
 
@@ -43,8 +45,8 @@ def main() -> int:
     ap.add_argument("--sweeps", type=int, default=1000)
     ap.add_argument("--only", help="run only this scenario (equal, one_better, trend, peak)")
     args = ap.parse_args()
-    print("| scenario | configs x seeds | effect (sd) | event | rate | 99% interval |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| scenario | configs x seeds | effect (sd) | factor | event | rate | 99% interval |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     start = time.monotonic()
     for i, (scenario, c, s, effect, trend) in enumerate(SCENARIOS):
         if args.only and scenario != args.only:
@@ -53,9 +55,10 @@ def main() -> int:
                      trend_test=trend)  # fmt: skip
         for event in EVENTS:
             if event in r.counts:
+                kind = "numeric (+ trend test)" if trend else "categorical"
                 print(
-                    f"| {scenario} | {c} x {s} | {effect:g} | {event} | {r.rate(event):.3f} | "
-                    f"[{r.lower(event):.3f}, {r.upper(event):.3f}] |",
+                    f"| {scenario} | {c} x {s} | {effect:g} | {kind} | {event} | "
+                    f"{r.rate(event):.3f} | [{r.lower(event):.3f}, {r.upper(event):.3f}] |",
                     flush=True,
                 )
     print(f"\n{args.sweeps} sweeps per scenario, {time.monotonic() - start:.0f} s")

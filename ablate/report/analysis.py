@@ -51,6 +51,7 @@ class Analysis:
     baseline: float | None = None
     tested: int = 0
     hsd_factor: float = float("nan")  # Tukey's q / sqrt(2): significant gaps, in se(difference)
+    alpha: float = ALPHA  # the pairwise family's error rate (5%, or its share of 5%)
 
     @property
     def claim_best(self) -> bool:
@@ -84,6 +85,7 @@ def analyze(
     reference_name: str | None = None,
     margin: float | None = None,
     levels: dict[str, list] | None = None,
+    alpha: float = ALPHA,
 ) -> Analysis:
     """``seeds``: one row per finished (configuration, seed) run, with the aliases, ``seed``
     and ``value`` (the objective each run reported, so the report ranks what Optuna ranked).
@@ -114,7 +116,7 @@ def analyze(
     table["label"] = [
         label_of(r, aliases) if aliases else r["config_hash"] for _, r in table.iterrows()
     ]
-    a = Analysis(table, direction, "", reference_name=reference_name, margin=margin)
+    a = Analysis(table, direction, "", reference_name=reference_name, margin=margin, alpha=alpha)
     wanted = sorted(seed_list) if seed_list else None
     table["status"] = [_status(r, wanted) for _, r in table.iterrows()]
     tested = table[table["status"] == "tested"]
@@ -169,7 +171,7 @@ def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
             "difference can be called significant or not."
         )
         return
-    q = tukey_critical(len(labels), a.df, ALPHA) / math.sqrt(2)  # in units of se(difference)
+    q = tukey_critical(len(labels), a.df, a.alpha) / math.sqrt(2)  # in units of se(difference)
     a.hsd_factor = q
     oriented = sign * means
     best = int(np.argmax(oriented))
@@ -193,7 +195,7 @@ def _versus_reference(a: Analysis, sign: float) -> None:
     tested = table[table["status"] == "tested"]
     ref = table[table["label"] == a.reference].iloc[0]
     d95 = a.hsd_factor  # the same simultaneous family as the possibly-best set
-    d90 = tukey_critical(len(tested), a.df, 2 * ALPHA) / math.sqrt(2)
+    d90 = tukey_critical(len(tested), a.df, 2 * a.alpha) / math.sqrt(2)
     for i, r in tested.iterrows():
         if r["label"] == a.reference:
             continue

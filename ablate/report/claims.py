@@ -61,20 +61,22 @@ def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | N
         else " (selected on the same data, so optimistic: `ablate confirm "
         f"{study}` re-trains the possibly-best set on fresh seeds)"
     )
+    level = _level(a.alpha)
     if len(a.best_set) == a.tested:
         text = (
             f"No setting is shown worse than another: the data cannot tell the {a.tested} "
-            f"compared settings apart (95%). Highest mean: {top['label']}, {stat}{selected}."
+            f"compared settings apart ({level}). Highest mean: {top['label']}, "
+            f"{stat}{selected}."
         )
     elif len(a.best_set) == 1:
         text = (
-            f"**{top['label']}** is the only setting not shown worse than another (95%): "
+            f"**{top['label']}** is the only setting not shown worse than another ({level}): "
             f"{stat}{selected}"
             + ("." if confirmed else "; it is called best only once that holds on fresh seeds.")
         )
     else:
         text = (
-            f"**Possibly best (95%): {', '.join(a.best_set)}**; each of the other "
+            f"**Possibly best ({level}): {', '.join(a.best_set)}**; each of the other "
             f"{a.tested - len(a.best_set)} settings is worse than one of them. Highest mean: "
             f"{top['label']}, {stat}{selected}."
         )
@@ -148,9 +150,12 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
 def two_factor(t: TwoFactor) -> Claim:
     parts = []
     for name, p in t.p.items():
-        word = "detected" if p < 0.05 else "not detected"
+        word = "detected" if p < t.alpha else "not detected"
         parts.append(f"{name}: effect {word} (p = {p:.2g})")
-    test = "two-way ANOVA with interaction and a seed effect (type II F-tests)"
+    test = (
+        "two-way ANOVA with interaction and a seed effect (type II F-tests, each at "
+        f"{t.alpha:.2%})"
+    )
     text = "; ".join(parts) + "."
     return Claim("two_factor", text, test, t.n, t.run_ids, statistic={"F": t.f, "p": t.p})
 
@@ -182,12 +187,22 @@ def reference(a: Analysis, metric: str) -> Claim | None:
         within = rows[rows["within_margin"] == True]  # noqa: E712
         if len(within):
             parts.append(f"within ±{a.margin:g} of it (TOST): {', '.join(within['label'])}")
-    text = f"Against {name}, in {metric} (95% simultaneous intervals): " + "; ".join(parts) + "."
+    text = (
+        f"Against {name}, in {metric} ({_level(a.alpha)} simultaneous intervals): "
+        + "; ".join(parts) + "."
+    )  # fmt: skip
     run_ids = [rid for ids in a.table.get("_run_ids", []) for rid in ids]
     return Claim("reference", text, "differences to the reference in the same simultaneous "
                  "family (Tukey)" + ("; equivalence: TOST at 5%" if a.margin else ""),
                  len(run_ids), run_ids,
                  statistic={"reference": a.reference, "margin": a.margin})  # fmt: skip
+
+
+def _level(alpha: float) -> str:
+    """95%, or 97.5% when the headline's tests share the 5% (the pairwise family and a trend
+    test: then no more than 5% of all-equal sweeps make any false statement at all)."""
+    level = 100 * (1 - alpha)
+    return f"{level:g}%" if alpha == 0.05 else f"{level:g}%, sharing 5% with the trend test"
 
 
 def _clean(v):

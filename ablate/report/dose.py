@@ -40,6 +40,7 @@ class DoseResponse:
     slope_ci: tuple[float, float]
     n: int
     run_ids: list[str] = field(default_factory=list)
+    alpha: float = 0.05  # the trend test's level (its share of the report's 5%)
 
     def curve(self, x: np.ndarray) -> np.ndarray:
         c0, c1, c2 = self.coef
@@ -47,11 +48,16 @@ class DoseResponse:
 
     @property
     def detected(self) -> bool:
-        return self.trend_p < 0.05
+        return self.trend_p < self.alpha
 
 
 def dose_response(
-    seeds: pd.DataFrame, factor: str, value: str, direction: str, reference: float | None = None
+    seeds: pd.DataFrame,
+    factor: str,
+    value: str,
+    direction: str,
+    reference: float | None = None,
+    alpha: float = 0.05,
 ) -> DoseResponse | None:
     """Fit the seed-blocked quadratic to the runs of one numeric factor (4+ levels)."""
     import statsmodels.formula.api as smf
@@ -120,6 +126,7 @@ def dose_response(
         slope_ci=(float(slope_ci.iloc[0]), float(slope_ci.iloc[1])),
         n=len(d),
         run_ids=d["run_id"].tolist(),
+        alpha=alpha,
     )
 
 
@@ -157,9 +164,12 @@ class TwoFactor:
     means: pd.DataFrame  # A x B table of means over seeds
     n: int
     run_ids: list[str] = field(default_factory=list)
+    alpha: float = 0.05  # each of the three tests' level (Bonferroni: the family's share / 3)
 
 
-def two_factor(seeds: pd.DataFrame, a: str, b: str, value: str) -> TwoFactor | None:
+def two_factor(
+    seeds: pd.DataFrame, a: str, b: str, value: str, alpha: float = 0.05 / 3
+) -> TwoFactor | None:
     """Seed-blocked two-way ANOVA with interaction (type II sums of squares)."""
     import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
@@ -180,4 +190,4 @@ def two_factor(seeds: pd.DataFrame, a: str, b: str, value: str) -> TwoFactor | N
     p = {names[k]: float(table.loc[k, "PR(>F)"]) for k in names}
     f = {names[k]: float(table.loc[k, "F"]) for k in names}
     means = seeds.groupby([a, b])[value].mean().unstack(b)
-    return TwoFactor((a, b), p, f, means, len(d), d["run_id"].tolist())
+    return TwoFactor((a, b), p, f, means, len(d), d["run_id"].tolist(), alpha)
