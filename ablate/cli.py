@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         "error) this many times; a diverged run is never retried (default 1)",
     )
     sp.add_argument(
+        "--reuse-stale",
+        action="store_true",
+        help="reuse finished runs made with another version of the code (ablate's, or the "
+        "plug-ins' sources), which a sweep otherwise trains again; it says so",
+    )
+    sp.add_argument(
         "--max-failures",
         type=int,
         metavar="N",
@@ -200,7 +206,7 @@ def _sweep(args) -> int:
             workers=args.workers, gpus=parse_gpus(args.gpus),
             workers_per_gpu=args.workers_per_gpu, storage=args.storage, tracking_uri=uri,
             study_name=study, progress=not args.quiet, overrides=args.overrides,
-            retries=args.retries, max_failures=args.max_failures,
+            retries=args.retries, max_failures=args.max_failures, reuse_stale=args.reuse_stale,
         ),
     )  # fmt: skip
     print(res.summary())
@@ -338,11 +344,11 @@ def _run(args) -> int:
     from ablate.reporting import Reporter
     from ablate.tracking.journal import Journal, new_key
     from ablate.tracking.reporter import JournalReporter
-    from ablate.train import fit
+    from ablate.train import run as train
 
     spec = S.load(args.experiment, args.overrides, check_search=False)
     if args.no_track:
-        result = fit(spec, args.seed, Reporter())
+        result = train(spec, args.seed, Reporter())
     else:
         uri = T.tracking_uri(args.tracking_uri)
         T.check_tracking_uri(uri)
@@ -353,7 +359,7 @@ def _run(args) -> int:
         journal.log_params(key, {"seed": args.seed, **spec.flatten()})
         reporter = JournalReporter(journal.append, key)
         try:
-            result = fit(spec, args.seed, reporter)
+            result = train(spec, args.seed, reporter)
         except BaseException as exc:
             reporter.flush()
             journal.set_status(key, "FAILED", f"{type(exc).__name__}: {exc}", "error")

@@ -22,6 +22,8 @@ MAX_STRUCTURES = 8  # distinct (data, model, terms, method) combinations checked
 def preflight(spec: S.Experiment, placed_on_gpu: bool = False) -> None:
     """Check the base configuration and each structurally different one the search can make."""
     check_device(spec.train.device, placed_on_gpu)
+    if spec.train.function is not None:
+        return  # a loop of the user's own: what it builds is its business
     for s in structures(spec):
         check(s)
 
@@ -85,8 +87,7 @@ def check(spec: S.Experiment) -> None:
                 f"cannot build the experiment: {type(exc).__name__}: {_first_line(exc)}"
             ) from None
         data, model = parts.data, parts.model
-        n = min(2, len(data.train))
-        x, y = data.train.batch(torch.arange(n))
+        x, y = data.train.first_batch(2)
         model.train()
         try:
             outputs = model(x)
@@ -111,7 +112,7 @@ def check(spec: S.Experiment) -> None:
                     f"{parts.targets[t.name]!r} {_shape(target)}: {_first_line(exc)}",
                 ) from None
         model.eval()
-        xv, yv = data.val.batch(torch.arange(min(2, len(data.val))))
+        xv, yv = data.val.first_batch(2)
         with torch.no_grad():
             out = model(xv)["out"]
         metrics = TASKS[data.task](data.num_classes, data.ignore_index)

@@ -105,6 +105,23 @@ def _import(module: str, what: str) -> None:
     _loaded.add(module)
 
 
+# The arguments ablate passes to builders itself, by kind; an experiment cannot set them.
+INJECTED = {
+    "dataset": ("device",),
+    "model": ("num_classes", "in_channels"),
+    "loss": ("num_classes", "dataset", "train_target"),
+    "combiner": ("terms",),
+}
+
+
+def injected(kind: str, **values) -> dict:
+    """``values`` for a builder of ``kind``: only names listed in :data:`INJECTED`."""
+    unknown = set(values) - set(INJECTED[kind])
+    if unknown:
+        raise TypeError(f"not injected into {kind} builders: {sorted(unknown)}")
+    return values
+
+
 def build(builder: Callable, params: dict, **injected):
     """Call ``builder(**params)`` adding those ``injected`` arguments its signature accepts."""
     import inspect

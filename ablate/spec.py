@@ -23,14 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ablate.errors import AblateError, ConfigError
-
-# Arguments that ablate passes to builders itself; a spec cannot set them.
-INJECTED = {
-    "dataset": ("device",),
-    "model": ("num_classes", "in_channels"),
-    "loss": ("num_classes", "dataset", "train_target"),
-    "combiner": ("terms",),
-}
+from ablate.registry import INJECTED
 
 
 class _Strict(BaseModel):
@@ -71,6 +64,17 @@ class Train(_Strict):
     amp: Literal["auto", "bf16", "off"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"
     threads: int | None = Field(None, ge=1)
+    # Validation by sliding windows of this side (PSPNet's test), else each image whole.
+    eval_crop: int | None = Field(None, ge=8)
+    # The weights logged as an MLflow model at the end: the last epoch's, the best epoch's (by
+    # the objective's metric), or none.
+    keep: Literal["none", "last", "best"] = "none"
+    # Save the whole training state at the end of each epoch (a killed run resumes from it).
+    checkpoint: bool = True
+    # Your own training loop instead of ablate's, as module:callable (see ablate/custom.py),
+    # and its own parameters (free-form, swept like any path: train.params.<name>).
+    function: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class Objective(_Strict):
@@ -167,8 +171,8 @@ class Experiment(_Strict):
     description: str = ""
     plugins: list[str] = Field(default_factory=list)
     data: Component
-    model: Component
-    terms: list[Term] = Field(min_length=1)
+    model: Component | None = None  # required unless train.function trains its own way
+    terms: list[Term] = Field(default_factory=list)
     combiner: Combiner = Field(default_factory=Combiner)
     train: Train = Field(default_factory=Train)
     objective: Objective = Field(default_factory=Objective)
@@ -177,6 +181,11 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _unique_terms(self) -> Experiment:
+        if self.train.function is None and (self.model is None or not self.terms):
+            raise ValueError(
+                "an experiment needs a model and at least one term (unless train.function "
+                "names a training loop of your own)"
+            )
         names = [t.name for t in self.terms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -190,8 +199,12 @@ class Experiment(_Strict):
         return {k: d[k] for k in ("data", "model", "terms", "combiner", "train")}
 
     def config_hash(self) -> str:
-        """A stable 12-hex-digit id of the configuration (independent of key order)."""
-        blob = json.dumps(self.training_config(), sort_keys=True, separators=(",", ":"))
+        """A stable 12-hex-digit id of the configuration (independent of key order) and of the
+        code that trains it (ablate's version and the plug-ins' sources: see provenance)."""
+        from ablate.provenance import code_version
+
+        config = {**self.training_config(), "code": code_version(self.plugins)}
+        blob = json.dumps(config, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def flatten(self) -> dict[str, str]:
@@ -426,6 +439,15 @@ def check_components(spec: Experiment, source: str | None) -> None:
     data_builder = lookup(DATASETS, spec.data.name, "data.name")
     data_params = check_kwargs(data_builder, spec.data.params, "data.params", "dataset", source)
     _check_data(data_builder, spec.data.name, data_params, source)
+    if spec.train.function is not None:
+        from ablate.custom import resolve
+
+        try:
+            resolve(spec.train.function)
+        except AblateError as exc:
+            raise ConfigError("train.function", str(exc), source) from None
+    if spec.model is None:  # a loop of the user's own (train.function) builds what it needs
+        return
     model_cls = lookup(MODELS, spec.model.name, "model.name")
     check_kwargs(model_cls, spec.model.params, "model.params", "model", source)
     outputs = getattr(model_cls, "outputs", None)

@@ -26,8 +26,9 @@ class TaskMetrics:
         raise NotImplementedError
 
     @classmethod
-    def baseline(cls, train_target: Tensor, val_target: Tensor, num_classes: int, ignore_index):
-        """Validation metrics of the best constant prediction learned from the training targets."""
+    def baseline(cls, data, name: str) -> dict[str, float]:
+        """Validation metrics of the best constant prediction learned from the training targets
+        (``data``: the dataset; ``name``: the main target)."""
         raise NotImplementedError
 
 
@@ -46,15 +47,14 @@ class Segmentation(TaskMetrics):
         return {"miou": M.miou(self.conf), "pixel_acc": M.pixel_acc(self.conf)}
 
     @classmethod
-    def baseline(cls, train_target, val_target, num_classes, ignore_index):
-        valid = (
-            train_target if ignore_index is None else train_target[train_target != ignore_index]
-        )
-        majority = int(torch.bincount(valid.reshape(-1)).argmax())
-        m = cls(num_classes, ignore_index)
-        m.conf = M.confusion_matrix(
-            torch.full_like(val_target, majority), val_target, num_classes, ignore_index
-        )
+    def baseline(cls, data, name):
+        # From class counts alone: predicting class c everywhere puts every valid validation
+        # pixel in column c of the confusion matrix (no pass over the images).
+        k, ignore = data.num_classes, data.ignore_index
+        majority = int(data.train.class_counts(name, k, ignore).argmax())
+        m = cls(k, ignore)
+        m.conf = torch.zeros(k, k, dtype=torch.long)
+        m.conf[:, majority] = data.val.class_counts(name, k, ignore).long()
         return m.compute()
 
 
@@ -73,9 +73,10 @@ class Classification(TaskMetrics):
         return {"accuracy": float(self.correct) / self.n}
 
     @classmethod
-    def baseline(cls, train_target, val_target, num_classes, ignore_index):
-        majority = int(torch.bincount(train_target.reshape(-1)).argmax())
-        return {"accuracy": M.accuracy(torch.full_like(val_target, majority), val_target)}
+    def baseline(cls, data, name):
+        train, val = data.train.labels(name).cpu(), data.val.labels(name).cpu()
+        majority = int(torch.bincount(train.reshape(-1)).argmax())
+        return {"accuracy": M.accuracy(torch.full_like(val, majority), val)}
 
 
 class MultiLabel(TaskMetrics):
@@ -103,11 +104,12 @@ class MultiLabel(TaskMetrics):
         }
 
     @classmethod
-    def baseline(cls, train_target, val_target, num_classes, ignore_index):
+    def baseline(cls, data, name):
         # Score every image with the training prior; predict the labels present in most images.
-        prior = train_target.float().mean(0)
-        m = cls(num_classes, ignore_index)
-        m.update(torch.logit(prior.clamp(1e-4, 1 - 1e-4)).expand_as(val_target), val_target)
+        train, val = data.train.labels(name).cpu(), data.val.labels(name).cpu()
+        prior = train.float().mean(0)
+        m = cls(data.num_classes, data.ignore_index)
+        m.update(torch.logit(prior.clamp(1e-4, 1 - 1e-4)).expand_as(val), val)
         return m.compute()
 
 
@@ -116,3 +118,21 @@ TASKS: dict[str, type[TaskMetrics]] = {
     "classification": Classification,
     "multilabel": MultiLabel,
 }
+
+
+@torch.no_grad()
+def batch_kpi(out: Tensor, target: Tensor, ignore_index: int | None) -> Tensor | None:
+    """A term's KPI in [0, 1] on one batch (for dynamic task prioritization), by its target:
+    mIoU for a dense class map, accuracy for one class per sample, micro F1 for multi-hot
+    targets; None for other targets (features, regression). Pixel or label-wise accuracy would
+    be poor KPIs: with mostly background they start near 1 and hide how badly a head does."""
+    if target.is_floating_point() and out.shape == target.shape and out.dim() == 2:
+        tp, fp, fn = M.f1_counts(out > 0, target).sum(0).float()
+        return 2 * tp / (2 * tp + fp + fn).clamp(min=1)
+    if target.dtype != torch.long or out.dim() < 2 or out.shape[2:] != target.shape[1:]:
+        return None
+    pred = out.argmax(1)
+    if target.dim() > 1:
+        iou = M.iou_per_class(M.confusion_matrix(pred, target, out.shape[1], ignore_index))
+        return torch.nanmean(iou).float()
+    return (pred == target).float().mean()

@@ -15,14 +15,14 @@ import yaml
 
 from ablate import tracking as T
 
-PLUGIN = Path(__file__).parent / "plugins" / "faults.py"
+PLUGIN = Path(__file__).parent / "plugins" / "fault_models.py"
 
 
 def fault_experiment(raw: dict, folder: Path, model: str = "gated_pspnet", **train) -> Path:
     """The tiny experiment on one of the fault plugin's models, written into ``folder`` with
     the plugin module beside it (a plugin in the working directory, as a user keeps one)."""
-    shutil.copy(PLUGIN, folder / "faults.py")
-    raw = dict(raw, plugins=["faults"])
+    shutil.copy(PLUGIN, folder / "fault_models.py")
+    raw = dict(raw, plugins=["fault_models"])
     raw["model"] = {"name": model, "params": {"backbone": "tiny"}}
     raw["train"] = {**raw["train"], **train}
     path = folder / "tiny.yaml"

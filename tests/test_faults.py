@@ -1,7 +1,7 @@
 """Faults a user can hit, injected for real, and what MLflow and Optuna hold afterwards.
 
 Sweeps run as a user runs them: the ``ablate`` command in a subprocess, SQLite stores in the
-test's working directory. Workers are held at a gate (tests/plugins/faults.py) so that a kill
+test's working directory. Workers are held at a gate (tests/plugins/fault_models.py) so that a kill
 lands mid-run at a moment the test chooses, not after a guessed sleep.
 """
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -37,17 +38,64 @@ def write_voc(root: Path, n_train=3, n_val=2, size=(20, 16)) -> dict:
     return masks
 
 
-def test_voc_folder_reads_images_and_palette_masks(tmp_path):
+def voc(tmp_path, **params):
+    return DATASETS.get("voc_folder")(root=str(tmp_path / "voc"), **params)
+
+
+def test_voc_validation_images_keep_their_resolution_and_masks_their_values(tmp_path):
     masks = write_voc(tmp_path / "voc")
-    data = DATASETS.get("voc_folder")(root=str(tmp_path / "voc"), size=16)
-    assert data.train.x.shape == (3, 3, 16, 16) and data.val.x.shape == (2, 3, 16, 16)
+    data = voc(tmp_path, workers=0)
     assert data.task == "segmentation" and data.num_classes == 21 and data.ignore_index == 255
-    assert data.class_names[1] == "aeroplane"
-    m = data.train.targets["mask"][1]
-    # Nearest-neighbour resize keeps exactly the label values of the PNG.
-    assert set(m.unique().tolist()) == set(np.unique(masks["2007_000001"]).tolist()) == {0, 2, 255}
-    assert (m[0] == 255).all()
-    assert data.train.x.mean().abs() < 1.5  # ImageNet-normalised
+    assert data.class_names[1] == "aeroplane" and len(data.train) == 3 and len(data.val) == 2
+    batches = list(data.val.batches(8))
+    assert [x.shape for x, _ in batches] == [(1, 3, 16, 20)] * 2  # one image per batch, as is
+    for (x, y), name in zip(batches, ["2007_000003", "2007_000004"], strict=True):
+        assert torch.equal(y["mask"][0], torch.from_numpy(masks[name].astype(np.int64)))
+        assert x.mean().abs() < 1.5  # ImageNet-normalised
+
+
+def test_voc_training_crops_are_augmented_by_seed_and_epoch_whichever_worker_reads_them(tmp_path):
+    masks = write_voc(tmp_path / "voc", n_train=4)
+    data = voc(tmp_path, crop=24, workers=0)
+    two = voc(tmp_path, crop=24, workers=2)
+
+    def epoch(d, seed, e):
+        return [(x, y["mask"]) for x, y in d.train.batches(2, shuffle=True, seed=seed, epoch=e)]
+
+    a, again, other = epoch(data, 0, 1), epoch(two, 0, 1), epoch(data, 0, 2)
+    assert [x.shape for x, _ in a] == [(2, 3, 24, 24)] * 2  # crops padded up from 16 x 20
+    for (x, m), (x2, m2) in zip(a, again, strict=True):
+        assert torch.equal(x, x2) and torch.equal(m, m2)
+    assert any(not torch.equal(x, x2) for (x, _), (x2, _) in zip(a, other, strict=True))
+    labels = set().union(*(np.unique(v).tolist() for v in masks.values()))
+    seen = set(torch.cat([m.reshape(-1) for _, m in a]).unique().tolist())
+    assert seen <= labels | {255}  # nearest for masks, the ignore label where padded or rotated
+    two.train.close()
+
+
+def test_the_baseline_of_a_streamed_folder_comes_from_class_counts(tmp_path):
+    from ablate import metrics as M
+    from ablate.tasks import TASKS
+
+    masks = write_voc(tmp_path / "voc", n_train=3, n_val=2)
+    data = voc(tmp_path, workers=0)
+    train = np.concatenate([masks[f"2007_{i:06d}"].reshape(-1) for i in range(3)])
+    counts = np.bincount(train[train != 255], minlength=21)[:21]
+    assert data.train.class_counts("mask", 21, 255).tolist() == counts.tolist()
+    # by hand: predict the training majority class everywhere on the validation masks
+    majority = int(counts.argmax())
+    val = torch.from_numpy(np.stack([masks[f"2007_{i:06d}"] for i in (3, 4)]).astype(np.int64))
+    conf = M.confusion_matrix(torch.full_like(val, majority), val, 21, 255)
+    assert TASKS["segmentation"].baseline(data, "mask") == {
+        "miou": M.miou(conf),
+        "pixel_acc": M.pixel_acc(conf),
+    }
+
+
+def test_a_bad_mask_value_names_its_file_when_read(tmp_path):
+    write_voc(tmp_path / "voc", n_train=1, n_val=1)
+    with pytest.raises(ValueError, match=r"2007_000000\.png.* has value 1, outside 0\.\.0"):
+        voc(tmp_path, num_classes=1, workers=0).train.first_batch(1)
 
 
 def test_voc_folder_rejects_a_broken_root_with_a_clear_message(tmp_path):
@@ -63,10 +111,7 @@ def test_voc_masks_must_be_class_indices(tmp_path):
     write_voc(tmp_path / "voc", n_train=1, n_val=1)
     Image.new("RGB", (20, 16)).save(tmp_path / "voc/SegmentationClass/2007_000000.png")
     with pytest.raises(ValueError, match="palette"):
-        DATASETS.get("voc_folder")(root=str(tmp_path / "voc"), size=8)
-    write_voc(tmp_path / "voc2", n_train=1, n_val=1)
-    with pytest.raises(ValueError, match="outside 0..0"):
-        DATASETS.get("voc_folder")(root=str(tmp_path / "voc2"), size=8, num_classes=1)
+        voc(tmp_path, workers=0).train.first_batch(1)
 
 
 def write_csv(root: Path) -> None:
@@ -82,11 +127,13 @@ def write_csv(root: Path) -> None:
 
 def test_multilabel_csv_reads_images_and_multi_hot_labels(tmp_path):
     write_csv(tmp_path / "ml")
-    data = DATASETS.get("multilabel_csv")(root=str(tmp_path / "ml"), size=8)
+    data = DATASETS.get("multilabel_csv")(root=str(tmp_path / "ml"), size=8, workers=0)
     assert data.class_names == ["bird", "cat", "dog"] and data.task == "multilabel"
-    assert data.train.targets["labels"].tolist() == [[0, 1, 1], [0, 0, 1], [0, 0, 0]]
-    assert data.val.targets["labels"].tolist() == [[1, 1, 0], [0, 0, 1]]
-    assert data.train.x.shape == (3, 3, 8, 8)
+    # the labels come from the CSV files (for DeepMAR's ratios and the baseline)
+    assert data.train.labels("labels").tolist() == [[0, 1, 1], [0, 0, 1], [0, 0, 0]]
+    assert data.val.labels("labels").tolist() == [[1, 1, 0], [0, 0, 1]]
+    ((x, y),) = list(data.train.batches(4))  # the images, resized and read in order
+    assert x.shape == (3, 3, 8, 8) and y["labels"].tolist() == [[0, 1, 1], [0, 0, 1], [0, 0, 0]]
 
 
 def test_multilabel_csv_errors_name_the_problem(tmp_path):
@@ -95,8 +142,8 @@ def test_multilabel_csv_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="missing: image"):
         DATASETS.get("multilabel_csv")(root=str(tmp_path / "ml"))
     (tmp_path / "ml/val.csv").write_text("image,labels\nimg/9.png,cat\n")
-    with pytest.raises(ValueError, match=r"missing image file .*9\.png"):
-        DATASETS.get("multilabel_csv")(root=str(tmp_path / "ml"), size=8)
+    with pytest.raises(ValueError, match=r"val.csv line 2: missing image file .*9\.png"):
+        DATASETS.get("multilabel_csv").check(root=str(tmp_path / "ml"))  # at load, once
     (tmp_path / "ml/val.csv").write_text("image,labels\nimg/3.png,cow\n")
     with pytest.raises(ValueError, match="'cow'"):
         DATASETS.get("multilabel_csv")(root=str(tmp_path / "ml"), classes=["cat", "dog"])
@@ -113,15 +160,26 @@ def test_a_broken_root_fails_when_the_experiment_is_loaded(tmp_path, tiny_raw):
     assert err.value.path == "data.params.root" and "SegmentationClass" in err.value.message
 
 
-def test_a_voc_folder_trains_end_to_end(tmp_path, tiny_raw):
+def test_a_voc_folder_trains_with_the_pspnet_preset_through_the_data_loader(tmp_path, tiny_raw):
+    from ablate.tasks import TASKS
     from ablate.train import fit
 
-    write_voc(tmp_path / "voc", n_train=4, n_val=2)
+    write_voc(tmp_path / "voc", n_train=6, n_val=2, size=(40, 30))
     tiny_raw["data"] = {
         "name": "voc_folder",
-        "params": {"root": str(tmp_path / "voc"), "size": 16},
+        "params": {"root": str(tmp_path / "voc"), "crop": 24, "augment": "pspnet", "workers": 2},
     }
-    tiny_raw["train"]["epochs"] = 1
+    tiny_raw["train"] |= {"epochs": 2, "eval_crop": 24, "batch_size": 3}
     spec = S.validate(tiny_raw, check_search=False)
-    result = fit(spec, seed=0, progress=False)
-    assert 0 <= result.metrics["val/miou"] <= 1
+    rows = []
+
+    class Rows(__import__("ablate.reporting", fromlist=["Reporter"]).Reporter):
+        def metrics(self, values, step, timestamp_ms=None):
+            rows.append(dict(values))
+
+    result = fit(spec, seed=0, reporter=Rows(), progress=False)
+    assert len(result.history) == 2 and 0 <= result.metrics["val/miou"] <= 1
+    assert result.history[0]["train/main"] != result.history[1]["train/main"]
+    data = DATASETS.get("voc_folder")(root=str(tmp_path / "voc"), workers=0)
+    base = TASKS["segmentation"].baseline(data, "mask")
+    assert rows[0] == {"baseline/miou": base["miou"], "baseline/pixel_acc": base["pixel_acc"]}

@@ -77,3 +77,12 @@ class DTP(BaseCombiner):
 
     def weights(self) -> dict[str, float]:
         return {t: float(w) for t, w in self._w.items()}
+
+    # The moving average is state a checkpoint must carry (torch keeps it in state_dict).
+    def get_extra_state(self):
+        return {"kappa": {t: k.cpu() for t, k in self._kappa.items()},
+                "w": {t: float(w) for t, w in self._w.items()}}  # fmt: skip
+
+    def set_extra_state(self, state) -> None:
+        self._kappa = dict(state["kappa"])
+        self._w = dict(state["w"])

@@ -1,10 +1,11 @@
-"""Datasets: each builder returns a :class:`Dataset` of tensors already on the training device.
+"""Datasets: each builder returns a :class:`Dataset` of two splits: tensors already on the
+training device (small bundled data), or files streamed from disk (a user's folders).
 
 A builder may carry a ``check(**params)`` attribute that validates what it will read (a user's
 folder) cheaply; ``ablate`` calls it when the experiment is loaded, before anything trains.
 """
 
 from ablate.data import digit_scenes, digits, multilabel_csv, voc_folder  # noqa: F401
-from ablate.data._base import Dataset, Split
+from ablate.data._base import BaseSplit, Dataset, Split, StreamSplit
 
-__all__ = ["Dataset", "Split"]
+__all__ = ["BaseSplit", "Dataset", "Split", "StreamSplit"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Literal
 
 import torch
 
-from ablate.data._base import Dataset, Split
-from ablate.data._images import load_rgb, need_dir
+from ablate.data import transforms as T
+from ablate.data._base import Dataset, StreamSplit
+from ablate.data._folders import ImageFiles
+from ablate.data._images import need_dir
 from ablate.registry import DATASETS
 
 
@@ -66,23 +69,30 @@ def check(
 def multilabel_csv(
     root: str,
     size: int = 224,
+    augment: Literal["attributes", "classify", "none"] = "attributes",
     train_csv: str = "train.csv",
     val_csv: str = "val.csv",
     label_sep: str = " ",
     classes: list[str] | None = None,
     normalize: bool = True,
+    workers: int = 2,
     device: str = "cpu",
 ) -> Dataset:
-    """Images [N, 3, size, size], target ``labels`` [N, K] multi-hot; task ``multilabel``.
+    """Streamed from disk: images [3, size, size] (training ones augmented), target ``labels``
+    [K] multi-hot; task ``multilabel``. The labels come from the CSV files alone, so the label
+    ratios (DeepMAR) and the baseline need no pass over the images.
 
     Args:
         root: the folder holding the CSV files (image paths are relative to it).
-        size: side images are resized to (the whole split is held in memory).
+        size: side images are resized to.
+        augment: ``attributes`` (resize, pad 10 and crop back, flip), ``classify`` (random
+            resized crop, flip) or ``none``.
         train_csv: training CSV's file name under root.
         val_csv: validation CSV's file name under root.
         label_sep: separator between label names in the labels column.
         classes: the label names in order; default: every name in either CSV, sorted.
         normalize: subtract ImageNet's mean and divide by its std (for pretrained backbones).
+        workers: loader processes per split (0: read in the training process).
     """
     base = need_dir(Path(root).expanduser())  # the CSVs are validated as they are read, once
     rows = {name: _read(base / name, label_sep) for name in (train_csv, val_csv)}
@@ -91,7 +101,7 @@ def multilabel_csv(
         raise ValueError("no labels in either CSV file")
     index = {n: i for i, n in enumerate(names)}
 
-    def split(name: str) -> Split:
+    def split(name: str, train: bool) -> StreamSplit:
         paths, target = [], torch.zeros(len(rows[name]), len(names))
         for i, (image, labels) in enumerate(rows[name]):
             paths.append(base / image)
@@ -99,17 +109,19 @@ def multilabel_csv(
                 if lab not in index:
                     raise ValueError(f"{name}: label {lab!r} of {image!r} is not in classes")
                 target[i, index[lab]] = 1.0
-        return Split(load_rgb(paths, size, normalize), {"labels": target})
+        files = ImageFiles(paths, {"labels": target},
+                           T.classification(augment, size, normalize, train))  # fmt: skip
+        return StreamSplit(files, ["labels"], labels={"labels": target}, workers=workers)
 
     return Dataset(
-        train=split(train_csv),
-        val=split(val_csv),
+        train=split(train_csv, True),
+        val=split(val_csv, False),
         num_classes=len(names),
         in_channels=3,
         task="multilabel",
         default_target="labels",
         class_names=list(names),
-    ).to(device)
+    )
 
 
 multilabel_csv.check = check

@@ -9,9 +9,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from ablate.data._base import Dataset, Split
-from ablate.data._images import load_index_masks, load_rgb, need_dir
+from ablate.data import transforms as T
+from ablate.data._base import Dataset, StreamSplit
+from ablate.data._folders import SegmentationFiles
+from ablate.data._images import need_dir
 from ablate.registry import DATASETS
 
 VOC_CLASSES = [
@@ -46,20 +49,26 @@ def check(root: str, train_split: str = "train", val_split: str = "val", **_) ->
 @DATASETS.register("voc_folder")
 def voc_folder(
     root: str,
-    size: int = 256,
+    crop: int = 473,
+    augment: Literal["pspnet", "none"] = "pspnet",
     train_split: str = "train",
     val_split: str = "val",
     num_classes: int = 21,
     ignore_index: int = 255,
     normalize: bool = True,
     max_images: int | None = None,
+    workers: int = 2,
     device: str = "cpu",
 ) -> Dataset:
-    """Images [N, 3, size, size] (bilinear resize), target ``mask`` [N, size, size] (nearest).
+    """Streamed from disk: training images augmented (``augment``) and cropped to ``crop`` x
+    ``crop``; validation images at their own resolution (evaluate whole, or by sliding windows
+    with ``train.eval_crop``). Target ``mask``: class indices, ``ignore_index`` for void.
 
     Args:
         root: the VOC-style folder (e.g. ``.../VOCdevkit/VOC2012``).
-        size: side images and masks are resized to (the whole split is held in memory).
+        crop: side of the training crops (PSPNet: 473).
+        augment: ``pspnet`` (random scale 0.5-2, rotation +-10 deg, blur, flip, crop) or
+            ``none`` (crop only).
         train_split: name of the training id list under ImageSets/Segmentation/.
         val_split: name of the validation id list.
         num_classes: classes including background (21 for VOC); other mask values must be
@@ -67,36 +76,35 @@ def voc_folder(
         ignore_index: the mask value of unlabelled ("void") pixels.
         normalize: subtract ImageNet's mean and divide by its std (for pretrained backbones).
         max_images: read at most this many images of each split (quick runs).
+        workers: loader processes per split (0: read in the training process).
     """
     check(root, train_split, val_split)
     base = Path(root).expanduser()
 
-    def split(name: str) -> Split:
+    def split(name: str, train: bool) -> StreamSplit:
         ids = _ids(base, name)[:max_images]
-        x = load_rgb([base / "JPEGImages" / f"{i}.jpg" for i in ids], size, normalize)
-        mask = load_index_masks([base / "SegmentationClass" / f"{i}.png" for i in ids], size)
-        bad = (mask >= num_classes) & (mask != ignore_index)
-        if bad.any():
-            n = int(bad.flatten(1).any(1).nonzero()[0])
-            raise ValueError(
-                f"mask of {ids[n]!r} has value {int(mask[n][bad[n]][0])}, outside "
-                f"0..{num_classes - 1} and not ignore_index {ignore_index}"
-            )
-        return Split(x, {"mask": mask})
+        files = SegmentationFiles(
+            [base / "JPEGImages" / f"{i}.jpg" for i in ids],
+            [base / "SegmentationClass" / f"{i}.png" for i in ids],
+            T.segmentation(augment, crop, ignore_index, normalize, train),
+            num_classes, ignore_index,
+        )  # fmt: skip
+        return StreamSplit(files, ["mask"], counts=files.counts, workers=workers,
+                           fixed_size=train)  # fmt: skip
 
     names = (
         VOC_CLASSES if num_classes == len(VOC_CLASSES) else [str(c) for c in range(num_classes)]
     )
     return Dataset(
-        train=split(train_split),
-        val=split(val_split),
+        train=split(train_split, True),
+        val=split(val_split, False),
         num_classes=num_classes,
         in_channels=3,
         task="segmentation",
         default_target="mask",
         ignore_index=ignore_index,
         class_names=names,
-    ).to(device)
+    )
 
 
 voc_folder.check = check

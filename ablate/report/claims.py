@@ -121,6 +121,7 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     )
     slope = (
         f"straight-line slope {d.slope:+.3g} per unit [{d.slope_ci[0]:+.3g}, {d.slope_ci[1]:+.3g}]"
+        + ("" if d.alpha == 0.05 else f" at {100 * (1 - d.alpha):g}%")
     )
     gain = (
         f"{d.gain:+.3f} {metric} [{d.gain_ci[0]:+.3f}, {d.gain_ci[1]:+.3f}] over {reference} "
@@ -128,7 +129,10 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         f"{d.optimum_ci[1]:.2g}]"
     )
     if not d.detected:
-        text = f"No effect of {d.factor} detected (trend F-test p = {d.trend_p:.2g}; {slope})."
+        text = (
+            f"No effect of {d.factor} detected at the {100 * d.alpha:g}% level (F-test of a "
+            f"quadratic trend over seeds, p = {d.trend_p:.2g}); more seeds would tell."
+        )
     elif (d.gain_ci[0] > 0) if sign > 0 else (d.gain_ci[1] < 0):
         text = f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}; {slope})."
     elif d.optimum == d.reference:
@@ -182,13 +186,14 @@ def reference(a: Analysis, metric: str) -> Claim | None:
         parts.append(f"worse: {'; '.join(fmt(r) for _, r in worse.iterrows())}")
     rest = len(rows) - len(better) - len(worse)
     if rest:
-        parts.append(f"{rest} cannot be told apart from it")
+        what = "the other" if rest == len(rows) else "the remaining"
+        parts.append(f"{what} {rest} setting(s) cannot be told apart from it")
     if a.margin is not None and "within_margin" in rows:
         within = rows[rows["within_margin"] == True]  # noqa: E712
         if len(within):
             parts.append(f"within ±{a.margin:g} of it (TOST): {', '.join(within['label'])}")
     text = (
-        f"Against {name}, in {metric} ({_level(a.alpha)} simultaneous intervals): "
+        f"Against {name}, in {metric} (simultaneous {_level(a.alpha)} intervals): "
         + "; ".join(parts) + "."
     )  # fmt: skip
     run_ids = [rid for ids in a.table.get("_run_ids", []) for rid in ids]
@@ -199,10 +204,15 @@ def reference(a: Analysis, metric: str) -> Claim | None:
 
 
 def _level(alpha: float) -> str:
-    """95%, or 97.5% when the headline's tests share the 5% (the pairwise family and a trend
+    """95%; 97.5% when the headline's tests share the 5% (the pairwise family and a trend
     test: then no more than 5% of all-equal sweeps make any false statement at all)."""
-    level = 100 * (1 - alpha)
-    return f"{level:g}%" if alpha == 0.05 else f"{level:g}%, sharing 5% with the trend test"
+    return f"{100 * (1 - alpha):g}%"
+
+
+SHARED = (
+    "The headline's tests share a 5% error rate: the pairwise comparisons at 97.5%, the "
+    "dose-response test at 2.5%."
+)
 
 
 def _clean(v):

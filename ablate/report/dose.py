@@ -37,7 +37,7 @@ class DoseResponse:
     gain: float  # fitted value at the optimum minus at the reference
     gain_ci: tuple[float, float]
     slope: float  # the straight line's slope over seeds, per unit of the factor
-    slope_ci: tuple[float, float]
+    slope_ci: tuple[float, float]  # at the trend test's level (1 - alpha)
     n: int
     run_ids: list[str] = field(default_factory=list)
     alpha: float = 0.05  # the trend test's level (its share of the report's 5%)
@@ -110,7 +110,7 @@ def dose_response(
     grad[ix], grad[ix2] = x_opt - ref, x_opt**2 - ref**2
     se = math.sqrt(float(grad @ np.asarray(full.cov_params()) @ grad))
     half = float(st.t.ppf(0.975, full.df_resid)) * se
-    slope_ci = line.conf_int().loc["x"]
+    slope_ci = line.conf_int(alpha=alpha).loc["x"]  # at the trend test's own level
     return DoseResponse(
         factor=factor,
         levels=[float(v) for v in levels],

@@ -91,10 +91,12 @@ def build_report(
             said.append(C.two_factor(two))
     said.append(C.reference(a, runs.metric))
     said = [c for c in said if c is not None]
+    shared = [C.SHARED.replace("dose-response test", "two factors' tests")
+              if two is not None else C.SHARED] if alpha < 0.05 else []  # fmt: skip
     write_atomic(out / "claims.json", json.dumps([c.to_json() for c in said], indent=1) + "\n")
 
     figures = _figures(runs, a, doses, two, out)
-    lines = _markdown(runs, a, conf, said, figures)
+    lines = _markdown(runs, a, conf, said, figures, shared)
     write_atomic(out / "report.md", "\n".join(lines) + "\n")
     write_atomic(out / "report.html", _html(runs, a, said, figures, lines[0]))
     if log_artifacts:
@@ -189,7 +191,7 @@ def _setting(row, conditional: dict[str, tuple[str, str]]) -> str:
     return f"{method} ({', '.join(own)})" if own else method
 
 
-def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures) -> list[str]:
+def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list[str]:
     tested = a.table[a.table["status"] == "tested"]
     span = f"{tested['mean'].min():.3f}–{tested['mean'].max():.3f}" if len(tested) else "(none)"
     lines = [
@@ -202,6 +204,7 @@ def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures) -> list[str]:
         "## Headline",
         "",
         *[line for c in said for line in (c.text, "")],
+        *[line for note in shared for line in (note, "")],
     ]
     if a.baseline is not None:
         lines += [

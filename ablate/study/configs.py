@@ -30,6 +30,7 @@ class Cell:
     run_key: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     curve: dict[int, float] = field(default_factory=dict)  # epoch -> objective
+    resume: str | None = None  # the run key of an earlier attempt to continue from its checkpoint
 
     @property
     def id(self) -> str:

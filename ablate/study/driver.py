@@ -24,8 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ablate import checkpoint as ckpt
+from ablate import provenance as P
 from ablate import spec as S
 from ablate import tracking as T
+from ablate.checkpoint import Checkpoints
 from ablate.errors import AblateError
 from ablate.report.stats import summarize
 from ablate.study import adapter as A
@@ -55,6 +58,7 @@ class Options:
     journal_root: Path | None = None
     # Confirmation: these configurations (search values) on these fresh seeds, not a search.
     confirm: tuple[list[dict], list[int]] | None = None
+    reuse_stale: bool = False  # reuse runs made by another version of the code
 
 
 @dataclass
@@ -158,8 +162,13 @@ class Driver:
             exp_id = T.retried(lambda: T.get_or_create_experiment(c, spec.name))
         self.result = SweepResult(self.name, exp_id, None, uri)
         self.journal = Journal(uri, opts.journal_root, on_status=self._on_status)
-        study_key = f"{self.name}@{A.fingerprint_id(spec)}"
-        self.records = Records(self.journal, self.tickets, exp_id, self.name, study_key)
+        fp = A.fingerprint_id(spec)
+        if opts.reuse_stale:
+            self._pin_code_version(c, exp_id, fp)
+        code = P.code_version(spec.plugins)
+        provenance = {**P.source_tags(), **P.versions(spec.plugins), "ablate.code_version": code}
+        self.records = Records(self.journal, self.tickets, exp_id, self.name,
+                               f"{self.name}@{fp}:{code}", provenance)  # fmt: skip
         self._adopt_orphans()
         self.records.open_study_run(c, spec, storage_url, opts.overrides)
         self.records.import_finished(c)
@@ -174,6 +183,19 @@ class Driver:
         self.heart.start()
         self.pool = WorkerPool(places)
         self.bar = _bar(self.expected(), opts.progress, self.name)
+
+    def _pin_code_version(self, c, exp_id: str, fp: str) -> None:
+        """--reuse-stale: count as this code the code that made the study's latest runs."""
+        runs = T.search(c, exp_id, {T.ROLE: "study", T.STUDY: self.name, T.FINGERPRINT: fp})
+        latest = max(runs, key=lambda r: r.info.start_time or 0, default=None)
+        old = latest.data.tags.get("ablate.code_version") if latest else None
+        now = P.code_version(self.spec.plugins)
+        if old and old != now:
+            P.PINNED = old
+            _say(
+                f"ablate: --reuse-stale: reusing runs made with code version {old} (this code "
+                f"is {now}); they may not be what this code would produce"
+            )
 
     def _gpus(self) -> list[str]:
         if self.spec.train.device == "cpu":
@@ -261,8 +283,11 @@ class Driver:
         t = self.tickets.claim("cell", cell.id)
         if t.won:
             cell.attempts = t.attempts
+            cell.resume = None
             dead = t.result.get("run_key")
-            if dead:  # taken over from a driver that died: its run ends KILLED
+            if dead and self.spec.train.checkpoint and Checkpoints(ckpt.folder(dead)).files():
+                cell.resume = dead  # its checkpoint is here: continue that run where it was
+            elif dead:  # an earlier attempt with nothing to resume from: it ends KILLED
                 self.journal.expect(dead, self.result.experiment_id)
                 self.journal.set_status(
                     dead, "KILLED", "interrupted: its driver stopped; the cell was taken over",
@@ -281,12 +306,18 @@ class Driver:
         return False
 
     def _start(self, cell: Cell, slot) -> None:
-        cell.state, cell.run_key, cell.curve = "running", new_key(), {}
-        self.records.start_seed_run(cell.run_key, cell, cell.attempts)
+        cell.state, cell.curve = "running", {}
+        if cell.resume:
+            cell.run_key = cell.resume
+            self.records.resume_seed_run(cell.run_key, cell.attempts)
+        else:
+            cell.run_key = new_key()
+            self.records.start_seed_run(cell.run_key, cell, cell.attempts)
         self.tickets.set("cell", cell.id, "running", {"run_key": cell.run_key})
         self.running[cell.id] = (cell, slot)
         self.by_run_key[cell.run_key] = cell.id
-        self.pool.submit(slot, cell.id, _payload(cell))
+        files = self.journal.files(cell.run_key)
+        self.pool.submit(slot, cell.id, _payload(cell, files))
 
     def handle(self, events) -> None:
         for slot, message in events:
@@ -341,7 +372,7 @@ class Driver:
         cell, _ = self.running.pop(cell_id)
         if kind in RETRIED and cell.attempts <= self.opts.retries:
             self.journal.set_status(cell.run_key, "FAILED", f"{reason} (retried)", kind)
-            self.tickets.set("cell", cell.id, "free", {})  # its run is ended: not a dead one
+            self.tickets.set("cell", cell.id, "free", {"run_key": cell.run_key})  # to resume
             cell.state = "pending"
             self.result.retried += 1
             return
@@ -576,13 +607,17 @@ def check_study_name(name: str) -> None:
         )
 
 
-def _payload(cell: Cell) -> dict:
+def _payload(cell: Cell, files: Path) -> dict:
+    spec = cell.config.spec
     return {
         "cell": cell.id,
         "run_key": cell.run_key,
         "seed": cell.seed,
-        "spec": cell.config.spec.model_dump(mode="json"),
-        "objective_metric": cell.config.spec.objective.metric,
+        "spec": spec.model_dump(mode="json"),
+        "objective_metric": spec.objective.metric,
+        "checkpoints": str(ckpt.folder(cell.run_key)) if spec.train.checkpoint else None,
+        "files": str(files),
+        "code_version": P.PINNED,
     }
 
 

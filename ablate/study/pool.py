@@ -46,7 +46,7 @@ class WorkerPool:
             target=W.main,
             args=(to_worker, from_worker, p.env, p.threads, os.getpid()),
             name=f"ablate-worker-{slot.index}",
-            daemon=True,
+            daemon=False,  # it may start DataLoader workers; it dies with us (PR_SET_PDEATHSIG)
         )
         slot.process.start()
         to_worker.close()

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from ablate import spec as S
 from ablate import tracking as T
 from ablate.study import adapter as A
@@ -29,6 +31,7 @@ class Records:
     experiment_id: str
     study: str
     study_key: str  # "<study name>@<fingerprint id>"
+    provenance: dict[str, str] = field(default_factory=dict)  # source and version tags
     creating: dict[tuple[str, str], str] = field(default_factory=dict)  # ticket -> run key
 
     def config_key(self, config_hash: str) -> str:
@@ -44,8 +47,9 @@ class Records:
                 self.journal.bind(key, found[0].info.run_id, self.experiment_id)
                 self.tickets.set("study_run", key, "done", {"run_id": found[0].info.run_id})
             else:
-                tags = {T.ROLE: "study", T.STUDY: self.study, T.STUDY_KEY: key,
-                        T.FINGERPRINT: key.rsplit("@", 1)[1]}  # fmt: skip
+                fp = key.rsplit("@", 1)[1].split(":", 1)[0]
+                tags = {**self.provenance, T.ROLE: "study", T.STUDY: self.study,
+                        T.STUDY_KEY: key, T.FINGERPRINT: fp}  # fmt: skip
                 self.journal.create_run(key, self.experiment_id, self.study, tags)
                 self.journal.log_params(key, study_params(spec, storage_url))
                 self.creating[("study_run", key)] = key
@@ -68,8 +72,10 @@ class Records:
         key = self.config_key(config_hash)
         ticket = self.tickets.claim("config_run", config_hash)
         if ticket.won:
-            tags = {T.ROLE: "config", T.STUDY: self.study, T.STUDY_KEY: self.study_key,
-                    T.TRIAL: str(trial), T.HASH: config_hash}  # fmt: skip
+            tags = {
+                **self.provenance, T.ROLE: "config", T.STUDY: self.study,
+                T.STUDY_KEY: self.study_key, T.TRIAL: str(trial), T.HASH: config_hash,
+            }  # fmt: skip
             self.journal.create_run(key, self.experiment_id, label, tags, parent=self.study_key)
             self.journal.log_params(key, params)
             self.creating[("config_run", config_hash)] = key
@@ -94,14 +100,29 @@ class Records:
     def start_seed_run(self, key: str, cell, attempt: int) -> None:
         config = cell.config
         tags = {
-            T.ROLE: config.role, T.STUDY: self.study, T.STUDY_KEY: self.study_key,
-            T.HASH: config.hash, T.SEED: str(cell.seed), "ablate.attempt": str(attempt),
+            **self.provenance, T.ROLE: config.role, T.STUDY: self.study,
+            T.STUDY_KEY: self.study_key, T.HASH: config.hash, T.SEED: str(cell.seed),
+            "ablate.attempt": str(attempt),
         }  # fmt: skip
         if config.trial is not None:
             tags[T.TRIAL] = str(config.trial.number)
         name = f"{config.label} seed={cell.seed}".strip()
         self.journal.create_run(key, self.experiment_id, name, tags, parent=config.run_key)
         self.journal.log_params(key, {**config.values, "seed": cell.seed, **config.spec.flatten()})
+        # The resolved experiment this run trained (the trial's values written in), as a file.
+        files = self.journal.files(key)
+        spec = config.spec.model_dump(mode="json")
+        (files / "experiment.yaml").write_text(
+            f"# ablate seed run: {name}\n# seed: {cell.seed}\n" + yaml.safe_dump(spec)
+        )
+        self.journal.log_artifacts(key, str(files / "experiment.yaml"), None)
+
+    def resume_seed_run(self, key: str, attempt: int) -> None:
+        """An earlier attempt's run, continued from its checkpoint (same MLflow run)."""
+        self.journal.expect(key, self.experiment_id)
+        self.journal.set_tags(key, {"ablate.attempt": str(attempt), T.FAILURE: "-",
+                                    T.FAILURE_KIND: "-"})  # fmt: skip
+        self.journal.set_status(key, "RUNNING")
 
     # -- at start-up ------------------------------------------------------------------------
     def import_finished(self, c) -> int:

@@ -44,11 +44,18 @@ def main(inbox, outbox, env: dict[str, str], threads: int, parent_pid: int) -> N
 def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
     """Train one (configuration, seed) cell; report its result or its failure. Returns True
     when this process should be replaced."""
-    from ablate import spec as S
-    from ablate.tracking.reporter import JournalReporter
-    from ablate.train import TrainingError, fit
+    from pathlib import Path
 
+    from ablate import provenance
+    from ablate import spec as S
+    from ablate.checkpoint import Checkpoints
+    from ablate.tracking.reporter import JournalReporter, SystemMetrics
+    from ablate.train import TrainingError
+    from ablate.train import run as train
+
+    provenance.PINNED = p.get("code_version")
     cell, key, metric = p["cell"], p["run_key"], p["objective_metric"]
+    checkpoints = Path(p["checkpoints"]) if p.get("checkpoints") else None
     stopped = []
 
     def emit(op: dict) -> None:
@@ -74,10 +81,22 @@ def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
         "ablate.host": os.uname().nodename,
         "ablate.worker_pid": str(os.getpid()),
     }})  # fmt: skip
+    interval = float(os.environ.get("ABLATE_SYSTEM_METRICS_S", "10"))
+    monitor = SystemMetrics(emit, key, interval).start() if interval > 0 else None
     try:
         spec = S.validate(p["spec"], check_search=False)
-        result = fit(spec, p["seed"], reporter, progress=False)
+        result = train(spec, p["seed"], reporter, progress=False, checkpoints=checkpoints)
         reporter.flush()
+        tags = {}
+        if result.resumed_from is not None:
+            tags["ablate.resumed_from_epoch"] = str(result.resumed_from)
+        if result.model is not None:  # train.keep: the weights, as an MLflow model
+            _save_model(result.model, Path(p["files"]) / "model", emit, key)
+            tags["ablate.kept_epoch"] = str(result.kept_epoch)
+        if tags:
+            emit({"op": "tags", "run": key, "tags": tags})
+        if checkpoints is not None:
+            Checkpoints(checkpoints).clear()  # finished: nothing to resume any more
         outbox.send(
             ("done", cell, {
                 "objective": result.objective,
@@ -98,6 +117,29 @@ def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
         kind = CUDA if _is_cuda_error(exc) else ERROR
         outbox.send(("failed", cell, f"{type(exc).__name__}: {exc}"[:4000], kind))
         return kind == CUDA
+    finally:
+        if monitor is not None:
+            monitor.stop()
+
+
+def _save_model(model, folder, emit, key: str) -> None:
+    """The model as an MLflow model directory (``mlflow.pytorch``), logged as the run's
+    ``model`` artifact: ``mlflow.pytorch.load_model("runs:/<run id>/model")`` loads it."""
+    import shutil
+
+    import mlflow.pytorch
+    import torch
+
+    from ablate.provenance import ablate_version
+
+    shutil.rmtree(folder, ignore_errors=True)
+    # Pickled (the model returns a dict of outputs; "pt2" needs an example to trace), with its
+    # requirements named here rather than inferred (MLflow would run the model to infer them).
+    mlflow.pytorch.save_model(
+        model, str(folder), serialization_format="pickle",
+        pip_requirements=[f"ablate=={ablate_version()}", f"torch=={torch.__version__}"],
+    )  # fmt: skip
+    emit({"op": "artifacts", "run": key, "path": str(folder), "artifact_path": "model"})
 
 
 def _is_cuda_error(exc: BaseException) -> bool:

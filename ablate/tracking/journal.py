@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -168,6 +169,12 @@ class Journal:
             return f"no answer for {time.monotonic() - since:.0f} s"
         return self._problem
 
+    def files(self, key: str) -> Path:
+        """A folder for a run's files (artifacts), kept until the journal is delivered."""
+        folder = self.folder / "files" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     # -- waiting ----------------------------------------------------------------------------
     def pending(self) -> int:
         with self._cond:
@@ -198,13 +205,8 @@ class Journal:
         self._thread.join(timeout=5)
         self._file.close()
         if done:
-            self._path.unlink(missing_ok=True)
-            (self.folder / "lock").unlink(missing_ok=True)
             self._lock_file.close()
-            try:
-                self.folder.rmdir()
-            except OSError:
-                pass
+            shutil.rmtree(self.folder, ignore_errors=True)
         else:
             self._lock_file.close()  # releases the lock: the folder is now an orphan
         return done
@@ -308,10 +310,11 @@ class Journal:
             elif head["op"] == "status":
                 self._call(lambda: c.update_run(run_id, status=head["status"]))
             elif head["op"] == "artifacts":
-                if Path(head["path"]).exists():
-                    self._call(
-                        lambda: c.log_artifacts(run_id, head["path"], head["artifact_path"])
-                    )
+                path = Path(head["path"])
+                if path.is_dir():
+                    self._call(lambda: c.log_artifacts(run_id, str(path), head["artifact_path"]))
+                elif path.is_file():
+                    self._call(lambda: c.log_artifact(run_id, str(path), head["artifact_path"]))
             else:
                 metrics = [Metric(*m) for op in batch for m in op.get("metrics", [])]
                 params = [
@@ -483,7 +486,16 @@ def orphans(root: Path | None = None) -> list[Orphan]:
 
 
 def adopt(journal: Journal, orphan: Orphan, runs: Mapping[str, list[dict]]) -> None:
-    """Journal ``runs`` (some of the orphan's, possibly changed) again in ``journal``."""
+    """Journal ``runs`` (some of the orphan's, possibly changed) again in ``journal``; the
+    files their artifacts name move with them."""
+    for ops in runs.values():
+        for op in ops:
+            if op["op"] == "artifacts" and Path(op["path"]).is_relative_to(orphan.folder):
+                moved = journal.folder / Path(op["path"]).relative_to(orphan.folder)
+                if Path(op["path"]).exists() and not moved.exists():
+                    moved.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(op["path"], moved)
+                op["path"] = str(moved)
     for key, run_id in orphan.ids.items():
         if key in runs and not any(op["op"] == "create" for op in runs[key]):
             journal.bind(key, run_id)
@@ -496,10 +508,5 @@ def adopt(journal: Journal, orphan: Orphan, runs: Mapping[str, list[dict]]) -> N
 
 
 def discard(orphan: Orphan) -> None:
-    for name in ("journal.jsonl", "lock"):
-        (orphan.folder / name).unlink(missing_ok=True)
     orphan._lock.close()  # type: ignore[attr-defined]
-    try:
-        orphan.folder.rmdir()
-    except OSError:
-        pass
+    shutil.rmtree(orphan.folder, ignore_errors=True)

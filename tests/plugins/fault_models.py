@@ -30,9 +30,22 @@ def _in_worker() -> bool:
 
 @MODELS.register("gated_pspnet")
 class GatedPSPNet(PSPNet):
+    """``$ABLATE_TEST_GATE_AFTER=N``: the gate applies from the (N+1)-th training forward on
+    (mid-run, after some epochs' checkpoints)."""
+
+    calls = 0
+
     def forward(self, x):
         gate = os.environ.get("ABLATE_TEST_GATE")
-        if gate and self.training and _in_worker() and os.path.exists(gate):
+        GatedPSPNet.calls += self.training
+        after = int(os.environ.get("ABLATE_TEST_GATE_AFTER", "0"))
+        if (
+            gate
+            and self.training
+            and _in_worker()
+            and GatedPSPNet.calls > after
+            and (os.path.exists(gate))
+        ):
             Path(f"{gate}.{os.getpid()}").touch()
             while os.path.exists(gate):
                 time.sleep(0.05)
