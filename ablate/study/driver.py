@@ -287,7 +287,7 @@ class Driver:
             dead = t.result.get("run_key")
             if dead and self.spec.train.checkpoint and Checkpoints(ckpt.folder(dead)).files():
                 cell.resume = dead  # its checkpoint is here: continue that run where it was
-            elif dead:  # an earlier attempt with nothing to resume from: it ends KILLED
+            elif dead and not t.result.get("ended"):  # a dead driver's run, nothing to resume
                 self.journal.expect(dead, self.result.experiment_id)
                 self.journal.set_status(
                     dead, "KILLED", "interrupted: its driver stopped; the cell was taken over",
@@ -372,7 +372,7 @@ class Driver:
         cell, _ = self.running.pop(cell_id)
         if kind in RETRIED and cell.attempts <= self.opts.retries:
             self.journal.set_status(cell.run_key, "FAILED", f"{reason} (retried)", kind)
-            self.tickets.set("cell", cell.id, "free", {"run_key": cell.run_key})  # to resume
+            self.tickets.set("cell", cell.id, "free", {"run_key": cell.run_key, "ended": True})
             cell.state = "pending"
             self.result.retried += 1
             return
@@ -496,11 +496,13 @@ class Driver:
         self.result.stopped = reason
         if self.pool is not None:
             self.pool.close(timeout=0)
-        for cell, _ in self.running.values():
-            self.journal.set_status(cell.run_key, "KILLED", reason, kind)
-        self.running.clear()
         if self.journal is None:
             return
+        for cell, _ in self.running.values():
+            self.journal.set_status(cell.run_key, "KILLED", reason, kind)
+            # Freed at once for the next sweep, which continues the run if it checkpointed.
+            self.tickets.set("cell", cell.id, "free", {"run_key": cell.run_key, "ended": True})
+        self.running.clear()
         mine = [
             c for c in self.configs
             if c.ticket and _owner(self.tickets.get(*c.ticket)) == self.owner
