@@ -134,6 +134,67 @@ class Confirm(_Strict):
     seeds: int = Field(5, ge=2)
 
 
+PRUNER_PARAMS = {
+    "none": {},
+    "median": {"n_startup_trials": 5, "n_warmup_steps": 1, "interval_steps": 1},
+    "successive_halving": {"min_resource": 1, "reduction_factor": 3, "min_early_stopping_rate": 0},
+    "hyperband": {"min_resource": 1, "reduction_factor": 3},
+}
+
+
+class Pruner(_Strict):
+    """Early stopping of whole configurations, judged on the mean over their seeds at *rungs*
+    (epoch counts): every seed trains to a rung, pauses (checkpointed), and the configuration
+    goes on only if the pruner keeps it. ``successive_halving`` on a grid is synchronous (at
+    each rung the best ``1 / reduction_factor`` of the grid's configurations go on); the other
+    pruners, and every pruner under tpe/random, are Optuna's own, asked as each configuration
+    reaches a rung. ``keep_reference``: the report's reference configuration is never pruned
+    (the effect of the searched loss is measured against it)."""
+
+    name: Literal["none", "median", "successive_halving", "hyperband"] = "none"
+    params: dict[str, int] = Field(default_factory=dict)
+    keep_reference: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _known(self) -> Pruner:
+        known = PRUNER_PARAMS[self.name]
+        bad = sorted(set(self.params) - set(known))
+        if bad:
+            raise ValueError(
+                f"pruner {self.name!r} has no parameter {', '.join(bad)}; it takes: "
+                f"{', '.join(known) or 'none'}"
+            )
+        merged = {**known, **self.params}
+        if any(v < (2 if k == "reduction_factor" else 0) for k, v in merged.items()) or (
+            merged.get("min_resource", 1) < 1
+        ):
+            raise ValueError(f"pruner {self.name!r}: out-of-range parameters {self.params}")
+        return self
+
+    def get(self, key: str) -> int:
+        return {**PRUNER_PARAMS[self.name], **self.params}[key]
+
+    def rungs(self, epochs: int) -> list[int]:
+        """The epoch counts at which configurations are judged (always fewer than ``epochs``)."""
+        if self.name == "median":
+            first, step = max(1, self.get("n_warmup_steps")), max(1, self.get("interval_steps"))
+            return list(range(first, epochs, step))
+        if self.name in ("successive_halving", "hyperband"):
+            m, eta = self.get("min_resource"), self.get("reduction_factor")
+            r = m * eta ** (self.get("min_early_stopping_rate") if self.name != "hyperband" else 0)
+            out = []
+            while r < epochs:
+                out.append(r)
+                r *= eta
+            return out
+        return []
+
+
 class Search(_Strict):
     sampler: Literal["grid", "tpe", "random"] = "grid"
     n_trials: int | None = Field(None, ge=1)
@@ -141,6 +202,7 @@ class Search(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     params: dict[str, SearchParam] = Field(default_factory=dict)
     confirm: Confirm | None = None
+    pruner: Pruner = Field(default_factory=Pruner)
 
     @model_validator(mode="after")
     def _shape(self) -> Search:
@@ -186,6 +248,22 @@ class Experiment(_Strict):
                 "an experiment needs a model and at least one term (unless train.function "
                 "names a training loop of your own)"
             )
+        pruner = self.search.pruner
+        if pruner.name != "none":
+            if self.train.function is not None:
+                raise ValueError(
+                    "search.pruner needs ablate's trainer (it pauses runs at rungs); a "
+                    "train.function loop cannot be pruned"
+                )
+            if not self.train.checkpoint:
+                raise ValueError(
+                    "search.pruner needs train.checkpoint: true (runs pause at rungs)"
+                )
+            if not pruner.rungs(self.train.epochs):
+                raise ValueError(
+                    f"search.pruner {pruner.name!r} has no rung below train.epochs="
+                    f"{self.train.epochs}: lower its min_resource or warm-up"
+                )
         names = [t.name for t in self.terms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -45,6 +45,7 @@ class FitResult:
     device_name: str = "cpu"
     wall_time_s: float = 0.0
     stopped_early: bool = False
+    paused: bool = False  # stopped at a rung (checkpointed) for a pruner's decision
     resumed_from: int | None = None  # the epoch of the checkpoint it resumed from
     model: torch.nn.Module | None = None  # with the kept weights (train.keep), on the CPU
     kept_epoch: int | None = None
@@ -113,15 +114,22 @@ def build(spec: Experiment, seed: int, device: torch.device) -> Parts:
     return Parts(data, model, losses, combiner, targets, main)
 
 
-def run(spec: Experiment, seed: int = 0, reporter: Reporter | None = None, progress: bool = True,
-        *, checkpoints: Path | None = None) -> FitResult:  # fmt: skip
+def run(
+    spec: Experiment,
+    seed: int = 0,
+    reporter: Reporter | None = None,
+    progress: bool = True,
+    *,
+    checkpoints: Path | None = None,
+    pause: list[int] | None = None,
+) -> FitResult:
     """One training run: ablate's loop (:func:`fit`), or the experiment's own
     ``train.function`` (see ablate/custom.py)."""
     if spec.train.function is not None:
         from ablate.custom import run as run_custom
 
         return run_custom(spec, seed, reporter or Reporter(), progress, checkpoints)
-    return fit(spec, seed, reporter, progress, checkpoints=checkpoints)
+    return fit(spec, seed, reporter, progress, checkpoints=checkpoints, pause=pause)
 
 
 def fit(
@@ -131,7 +139,10 @@ def fit(
     progress: bool = True,
     *,
     checkpoints: Path | None = None,
+    pause: list[int] | None = None,
 ) -> FitResult:
+    """Train one seed. ``pause``: epoch counts (rungs) at which to stop with the state
+    checkpointed, the first one not yet reached; a run resumed exactly at one stops at once."""
     reporter = reporter or Reporter()
     cfg = spec.train
     t_start = time.perf_counter()
@@ -207,8 +218,11 @@ def fit(
 
     # --- epoch loop ----------------------------------------------------------------------
     stopped = False
+    until = min((r for r in pause or () if start <= r < cfg.epochs), default=cfg.epochs)
+    if until < cfg.epochs and store is None:
+        raise AblateError("pausing at a rung needs a checkpoint folder")
     bar = _progress(cfg.epochs, progress, f"{spec.name} seed={seed}", start)
-    for epoch in range(start, cfg.epochs):
+    for epoch in range(start, until):
         t_epoch = time.perf_counter()
         model.train()
         combiner.train()
@@ -295,9 +309,11 @@ def fit(
     for split in (data.train, data.val):
         getattr(split, "close", lambda: None)()  # streamed splits: stop their loader workers
     wall = time.perf_counter() - t_start
+    paused = len(history) < cfg.epochs and not stopped
     final = dict(history[-1])
     final["time/fit_s"] = wall
-    reporter.metrics({"time/fit_s": wall}, len(history) - 1)
+    if not paused:
+        reporter.metrics({"time/fit_s": wall}, len(history) - 1)
     objective = objective_value(
         history, spec.objective.metric, spec.objective.direction, spec.objective.reduce
     )
@@ -311,8 +327,9 @@ def fit(
         device_name=torch.cuda.get_device_name(device) if cuda else "cpu",
         wall_time_s=wall,
         stopped_early=stopped,
+        paused=paused,
         resumed_from=resumed,
-        model=kept.model(model),
+        model=None if paused else kept.model(model),
         kept_epoch=kept.epoch,
     )
 

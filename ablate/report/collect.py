@@ -33,6 +33,10 @@ class StudyRuns:
     levels: dict[str, list] = field(default_factory=dict)  # each alias's values, search order
     settings: dict[str, Any] = field(default_factory=dict)  # the study's report settings
     study_key: str | None = None
+    # Seed runs a pruner stopped at a rung (KILLED, ``ablate.pruned_at``), one row each, and
+    # their learning curves: shown as pruned, never compared with finished configurations.
+    pruned: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pruned_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def collect(
@@ -69,8 +73,9 @@ def collect(
     seed_list = _seed_list(srun)
     finished, dropped = _one_per_cell(runs, seed_list)
     skipped: dict[str, int] = {}
+    pruned_runs = [r for r in runs if r.info.status == "KILLED" and r.data.tags.get(PRUNED_AT)]
     for r in runs:
-        if r.info.status != "FINISHED":
+        if r.info.status != "FINISHED" and r not in pruned_runs:
             skipped[r.info.status] = skipped.get(r.info.status, 0) + 1
     if not finished:
         raise AblateError(f"study {study!r} has no finished seed runs yet")
@@ -80,7 +85,15 @@ def collect(
     curves, weights = _histories(c, finished, metric)
     cols = ["run_id", "config_hash", "seed", *aliases]
     confirmed, _ = _one_per_cell(confirm, None)
-    return StudyRuns(
+    pruned, pruned_curves = pd.DataFrame(), pd.DataFrame()
+    if pruned_runs:
+        pruned = _table(pruned_runs, aliases)
+        pruned["pruned_at"] = [
+            int(r.data.tags[PRUNED_AT]) for r in pruned_runs_sorted(pruned_runs, pruned)
+        ]
+        pc, _ = _histories(c, pruned_runs, metric)
+        pruned_curves = pc.merge(pruned[["run_id", "config_hash", "seed", *aliases]], on="run_id")
+    runs_ = StudyRuns(
         study,
         experiment,
         srun.info.run_id,
@@ -99,7 +112,19 @@ def collect(
         levels,
         json.loads(srun.data.tags.get("ablate.report_settings", "{}")),
         key,
+        pruned,
+        pruned_curves,
     )
+    return runs_
+
+
+PRUNED_AT = "ablate.pruned_at"
+
+
+def pruned_runs_sorted(runs, table: pd.DataFrame) -> list:
+    """``runs`` in the order of ``table``'s rows (which :func:`_table` sorts)."""
+    by_id = {r.info.run_id: r for r in runs}
+    return [by_id[i] for i in table["run_id"]]
 
 
 def _search(srun) -> tuple[list[str], dict[str, tuple[str, str]], dict[str, list]]:

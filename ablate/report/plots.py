@@ -113,18 +113,29 @@ def metric_vs_param(
     return path
 
 
-def learning_curves(curves: pd.DataFrame, hue: str | None, metric: str, path: Path) -> Path:
-    """Per-epoch validation metric, mean over seeds with a 95% band, one line per setting."""
+def learning_curves(
+    curves: pd.DataFrame, hue: str | None, metric: str, path: Path,
+    pruned: pd.DataFrame | None = None,
+) -> Path:  # fmt: skip
+    """Per-epoch validation metric, mean over seeds with a 95% band, one line per setting;
+    configurations a pruner stopped dashed, up to their rung."""
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    data = curves.copy()
+    data = curves.assign(run="finished")
+    if pruned is not None and not pruned.empty:
+        data = pd.concat([data, pruned.assign(run="pruned")], ignore_index=True)
+    style = "run" if data["run"].nunique() > 1 else None
     if hue is not None:
-        data[hue] = data[hue].astype(str)
+        order = sorted(data[hue].unique(), key=lambda v: (str(type(v)), v))
+        data[hue] = pd.Categorical(data[hue].astype(str), [str(v) for v in order])
     sns.lineplot(
         data=data,
         x="epoch",
         y="value",
         hue=hue,
+        style=style,
+        style_order=["finished", "pruned"] if style else None,
+        markers={"finished": ".", "pruned": "X"} if style else False,
         errorbar=("ci", 95),
         ax=ax,
         palette="viridis" if hue else None,

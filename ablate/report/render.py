@@ -168,7 +168,8 @@ def _figures(runs: StudyRuns, a: Analysis, doses, two, out: Path) -> list[tuple[
         figures.append((f"{runs.metric}: {two.factors[0]} x {two.factors[1]}", p))
     hue = runs.aliases[0] if runs.aliases else None
     if not runs.curves.empty:
-        p = plots.learning_curves(runs.curves, hue, runs.metric, out / "learning_curves.png")
+        p = plots.learning_curves(runs.curves, hue, runs.metric, out / "learning_curves.png",
+                                  pruned=runs.pruned_curves)  # fmt: skip
         figures.append(("Learning curves", p))
     w = runs.weights
     if not w.empty and (w.groupby(["run_id", "term"])["value"].nunique() > 1).any():
@@ -231,6 +232,7 @@ def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list
             + " (one run per cell, the first to finish, and only the study's seeds)."
         ]
     lines += ["", "## Configurations", "", _table_md(a.table), ""]
+    lines += _pruned_md(runs)
     if conf is not None:
         lines += ["## Confirmation on fresh seeds", "", _table_md(conf.table), ""]
     for title, path in figures:
@@ -246,12 +248,39 @@ def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list
     return lines
 
 
+def _pruned_md(runs: StudyRuns) -> list[str]:
+    """The configurations a pruner stopped: where, and their value there (mean over seeds)."""
+    p = runs.pruned
+    if p.empty:
+        return []
+    rows = []
+    for h, g in p.groupby("config_hash", sort=False):
+        rows.append({
+            "label": label_of(g.iloc[0], runs.aliases) if runs.aliases else h,
+            "pruned_after_epochs": int(g["pruned_at"].max()),
+            "mean_at_rung": float(g[runs.metric].mean()),
+            "seeds": len(g),
+        })  # fmt: skip
+    table = pd.DataFrame(rows).sort_values("pruned_after_epochs", ascending=False, kind="stable")
+    return [
+        "## Pruned configurations",
+        "",
+        f"{len(rows)} configurations were stopped early by the pruner (`search.pruner`), each "
+        "judged on the mean over its seeds at a rung. They are not in the comparisons above, "
+        "which are about the configurations that finished: a pruned setting might have ended "
+        "differently had it trained on (their curves are dashed in the learning curves).",
+        "",
+        _table_md(table, list(table.columns)),
+        "",
+    ]
+
+
 def _public(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=[c for c in table if c.startswith("_")])
 
 
-def _table_md(table: pd.DataFrame) -> str:
-    cols = [c for c in COLUMNS if c in table]
+def _table_md(table: pd.DataFrame, cols: list[str] | None = None) -> str:
+    cols = cols or [c for c in COLUMNS if c in table]
     head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
     body = ["| " + " | ".join(_cell(r[c]) for c in cols) + " |" for _, r in table.iterrows()]
     return "\n".join([head, *body])

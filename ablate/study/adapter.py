@@ -89,7 +89,7 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str):
     try:
         study = optuna.create_study(
             study_name=name, storage=storage, sampler=make_sampler(spec), direction=direction,
-            load_if_exists=True,
+            pruner=make_pruner(spec), load_if_exists=True,
         )  # fmt: skip
     except Exception as exc:  # noqa: BLE001
         raise AblateError(
@@ -123,6 +123,57 @@ def make_sampler(spec: S.Experiment):
     # Random, and the grid's bookkeeping: grid trials are created with their values fixed
     # (fixed_trial), one per configuration, so the sampler is never asked for them.
     return optuna.samplers.RandomSampler(seed=s.sampler_seed)
+
+
+def make_pruner(spec: S.Experiment):
+    """Optuna's pruner for ``search.pruner``; its resource is the epoch count (a rung)."""
+    import optuna
+
+    p = spec.search.pruner
+    if p.name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.get("n_startup_trials"), n_warmup_steps=p.get("n_warmup_steps"),
+            interval_steps=p.get("interval_steps"),
+        )  # fmt: skip
+    if p.name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p.get("min_resource"), reduction_factor=p.get("reduction_factor"),
+            min_early_stopping_rate=p.get("min_early_stopping_rate"),
+        )  # fmt: skip
+    if p.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.get("min_resource"), max_resource=spec.train.epochs,
+            reduction_factor=p.get("reduction_factor"),
+        )  # fmt: skip
+    return optuna.pruners.NopPruner()
+
+
+def synchronous(spec: S.Experiment) -> bool:
+    """Successive halving over a grid: ablate decides a rung once every configuration of the
+    grid has reached it (textbook successive halving), not Optuna's asynchronous variant."""
+    return spec.search.sampler == "grid" and spec.search.pruner.name == "successive_halving"
+
+
+def report(trial, value: float, step: int) -> None:
+    """A configuration's value at a rung (the mean over its seeds), once per step."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*already reported")
+        trial.report(value, step)
+
+
+def should_prune(trial) -> bool:
+    return bool(trial.should_prune())
+
+
+def intermediate(study, number: int) -> dict[int, float]:
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return dict(study._storage.get_trial(trial_id).intermediate_values)
+
+
+def copy_intermediate(study, trial, values: dict[int, float]) -> None:
+    """A continued trial carries the rung values its predecessor reported."""
+    for step, value in values.items():
+        study._storage.set_trial_intermediate_value(trial._trial_id, int(step), value)
 
 
 def suggest(trial, spec: S.Experiment) -> dict[str, Any]:
@@ -171,8 +222,10 @@ def ask(study):
     return trial
 
 
-def fixed_trial(study, spec: S.Experiment, values: dict[str, Any], attrs: dict[str, Any]):
-    """A RUNNING trial whose parameters are ``values`` (a grid configuration)."""
+def fixed_trial(study, spec: S.Experiment, values: dict[str, Any], attrs: dict[str, Any],
+                steps: dict[int, float] | None = None):  # fmt: skip
+    """A RUNNING trial whose parameters are ``values`` (a grid configuration), with the rung
+    values ``steps`` of the trial it continues."""
     import datetime
 
     import optuna
@@ -183,7 +236,8 @@ def fixed_trial(study, spec: S.Experiment, values: dict[str, Any], attrs: dict[s
         number=-1, state=TrialState.RUNNING, value=None,
         datetime_start=datetime.datetime.now(), datetime_complete=None,
         params={a: values[a] for a in dists},
-        distributions=dists, user_attrs=dict(attrs), system_attrs={}, intermediate_values={},
+        distributions=dists, user_attrs=dict(attrs), system_attrs={},
+        intermediate_values=dict(steps or {}),
         trial_id=-1,
     )  # fmt: skip
     trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
@@ -200,11 +254,14 @@ def set_attr(trial, key: str, value: Any) -> None:
     trial.set_user_attr(key, value)
 
 
-def tell(study, trial, value: float | None) -> None:
-    """COMPLETE with ``value``; FAIL when it is None (a configuration with a failed seed)."""
+def tell(study, trial, value: float | None, pruned: bool = False) -> None:
+    """COMPLETE with ``value``; FAIL when it is None (a configuration with a failed seed);
+    PRUNED (Optuna keeps its last rung value) when a pruner stopped it."""
     from optuna.trial import TrialState
 
-    if value is None:
+    if pruned:
+        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+    elif value is None:
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     else:
         study.tell(trial, value, skip_if_finished=True)

@@ -126,6 +126,17 @@ class Tickets:
             values["result"] = json.dumps(result)
         return self._update(kind, key, values, TABLE.c.state.in_(("running", "free")))
 
+    def move(self, kind: str, key: str, sources: tuple[str, ...], state: str,
+             result: dict | None = None, *, fresh: bool = False) -> bool:  # fmt: skip
+        """``sources`` -> ``state`` by whoever gets there first, held by no one (a paused cell
+        that a pruner's decision promotes or prunes). ``fresh``: its attempts start again."""
+        values: dict[str, Any] = {"state": state, "owner": None, "heartbeat": self.now}
+        if result is not None:
+            values["result"] = json.dumps(result)
+        if fresh:
+            values["attempts"] = 0
+        return self._update(kind, key, values, TABLE.c.state.in_(sources))
+
     def adopt(self, kind: str, key: str, owner: str | None) -> bool:
         """Take over a ``trained`` ticket from its stale ``owner`` (whose finished run's records
         we deliver for it)."""

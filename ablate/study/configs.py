@@ -25,12 +25,14 @@ LATER = "later"  # another driver is opening this configuration: try again at th
 class Cell:
     config: Config
     seed: int
-    state: str = "pending"  # pending | held (by another driver) | running | done | failed
+    # pending | held (by another driver) | running | paused (at a rung) | done | failed | pruned
+    state: str = "pending"
     attempts: int = 0
     run_key: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     curve: dict[int, float] = field(default_factory=dict)  # epoch -> objective
     resume: str | None = None  # the run key of an earlier attempt to continue from its checkpoint
+    fit_s: float = 0.0  # training time of the earlier segments (a run paused at rungs)
 
     @property
     def id(self) -> str:
@@ -54,7 +56,14 @@ class Config:
         return " ".join(f"{k}={v}" for k, v in self.values.items()) or "default"
 
     def resolved(self) -> bool:
-        return all(c.state in ("done", "failed") for c in self.cells.values())
+        return all(c.state in ("done", "failed", "pruned") for c in self.cells.values())
+
+    def at_rung(self) -> int | None:
+        """The rung every unfinished seed is paused at, when none is still training."""
+        states = {c.state for c in self.cells.values()}
+        if "paused" not in states or not states <= {"paused", "done", "failed", "pruned"}:
+            return None
+        return min(c.result["at"] for c in self.cells.values() if c.state == "paused")
 
 
 class Source:
@@ -136,7 +145,8 @@ class GridSource(Source):
 
     def _new_trial(self, values, h: str, old: int | None):
         attrs = {"config_hash": h} | ({A.REOPENS: old} if old is not None else {})
-        trial = A.fixed_trial(self.study, self.spec, values, attrs)
+        steps = A.intermediate(self.study, old) if old is not None else {}
+        trial = A.fixed_trial(self.study, self.spec, values, attrs, steps)
         self.tickets.set("trial", h, "running", {"trial": trial.number})
         return trial
 
@@ -171,6 +181,9 @@ class SamplerSource(Source):
             self.tickets.set("ask", str(used), "done", {"trial": trial.number})
         else:
             trial = A.ask(self.study)  # pops the waiting trial
+            old = trial.user_attrs.get(A.REOPENS)
+            if old is not None:
+                A.copy_intermediate(self.study, trial, A.intermediate(self.study, old))
         if not self.tickets.claim("trial", f"#{trial.number}").won:
             return None  # another driver popped the same waiting trial
         values = A.suggest(trial, self.spec)

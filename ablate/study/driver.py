@@ -37,6 +37,7 @@ from ablate.study.claims import Tickets
 from ablate.study.configs import Cell, Config, ConfirmSource, GridSource, SamplerSource
 from ablate.study.pool import WorkerPool
 from ablate.study.records import Records
+from ablate.study.rungs import KEEP, Rungs
 from ablate.tracking.journal import Journal, adopt, discard, new_key, orphans
 
 RETRIED = {"worker_died", "cuda"}  # faults of the machinery, not of the configuration
@@ -73,6 +74,8 @@ class SweepResult:
     retried: int = 0
     finished_cells: int = 0
     expected_cells: int = 0
+    pruned_cells: int = 0  # seed runs a pruner stopped at a rung
+    pruned_configs: int = 0
     failure_kinds: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the sweep ended early, if it did
     undelivered: int = 0  # journal operations MLflow has not received yet
@@ -81,7 +84,8 @@ class SweepResult:
 
     @property
     def complete(self) -> bool:
-        return self.finished_cells == self.expected_cells and not self.stopped
+        done = self.finished_cells + self.pruned_cells
+        return done == self.expected_cells and not self.stopped
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(self.failure_kinds.items()))
@@ -90,6 +94,11 @@ class SweepResult:
             f"(configuration, seed) runs finished; this sweep trained {self.trained}, reused "
             f"{self.reused}, failed {self.failed}" + (f" ({kinds})" if kinds else "")
         )
+        if self.pruned_cells:
+            line += (
+                f"; {self.pruned_cells} runs of {self.pruned_configs} configurations pruned "
+                "at a rung"
+            )
         if self.retried:
             line += f", retried {self.retried}"
         if self.trials is not None and self.trials != self.configs:
@@ -136,9 +145,10 @@ class Driver:
         self.by_run_key: dict[str, str] = {}  # a live seed run's key -> its cell id
         self.signal: str | None = None
         self.stopping: str | None = None
-        self.pool = self.journal = self.heart = self.bar = None
+        self.pool = self.journal = self.heart = self.bar = self.rungs = None
         self._next_tick = 0.0
         self._told_problem = None
+        self._judge_due = True  # something changed that may let a rung be decided
 
     # -- open -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -179,6 +189,7 @@ class Driver:
         else:
             source = GridSource if spec.search.sampler == "grid" else SamplerSource
             self.source = source(spec, self.study, self.tickets, self.records)
+        self.rungs = Rungs(spec, self.study, self.tickets)
         self.heart = A.Heartbeat(self.study, self.tickets)
         self.heart.start()
         self.pool = WorkerPool(places)
@@ -284,10 +295,13 @@ class Driver:
         if t.won:
             cell.attempts = t.attempts
             cell.resume = None
+            cell.fit_s = t.result.get("fit_s", 0.0)  # earlier segments (paused at rungs)
             dead = t.result.get("run_key")
             if dead and self.spec.train.checkpoint and Checkpoints(ckpt.folder(dead)).files():
                 cell.resume = dead  # its checkpoint is here: continue that run where it was
-            elif dead and not t.result.get("ended"):  # a dead driver's run, nothing to resume
+            elif dead and (not t.result.get("ended") or "at" in t.result):
+                # A dead driver's run, or one paused on another machine: nothing to resume.
+                cell.fit_s = 0.0
                 self.journal.expect(dead, self.result.experiment_id)
                 self.journal.set_status(
                     dead, "KILLED", "interrupted: its driver stopped; the cell was taken over",
@@ -301,6 +315,9 @@ class Driver:
         elif t.state == "failed":
             cell.state, cell.result = "failed", t.result
             self._progress(1)
+        elif t.state in ("paused", "pruned"):
+            cell.state, cell.result = t.state, t.result
+            self._progress(t.state == "pruned")
         else:
             cell.state = "held"
         return False
@@ -317,10 +334,12 @@ class Driver:
         self.running[cell.id] = (cell, slot)
         self.by_run_key[cell.run_key] = cell.id
         files = self.journal.files(cell.run_key)
-        self.pool.submit(slot, cell.id, _payload(cell, files))
+        pause = self.rungs.pause_points(cell.config)
+        self.pool.submit(slot, cell.id, _payload(cell, files, pause))
 
     def handle(self, events) -> None:
         for slot, message in events:
+            self._judge_due = True
             kind = message[0]
             if kind == "ops":
                 for op in message[1]:
@@ -331,6 +350,9 @@ class Driver:
                     self.running[cell_id][0].curve[epoch] = value
             elif kind == "done":
                 self._done(message[1], message[2])
+                slot.cell = None
+            elif kind == "paused":
+                self._paused(message[1], message[2])
                 slot.cell = None
             elif kind == "failed":
                 self._failed(message[1], message[2], message[3])
@@ -351,8 +373,10 @@ class Driver:
         if not math.isfinite(r["objective"]):
             self._resolve_failed(cell, f"non-finite objective {r['objective']}", "diverged")
             return
+        fit_s = r["metrics"].get("time/fit_s")
+        fit_s = None if fit_s is None else fit_s + cell.fit_s
         result = {"objective": r["objective"], "run_key": cell.run_key,
-                  "fit_s": r["metrics"].get("time/fit_s"), "epochs": r["epochs"]}  # fmt: skip
+                  "fit_s": fit_s, "epochs": r["epochs"]}  # fmt: skip
         key = cell.run_key
         self.journal.log_metrics(key, {"objective": r["objective"]}, r["epochs"] - 1)
         self.journal.set_tags(key, _device_tags(r))
@@ -367,6 +391,64 @@ class Driver:
                 key, "KILLED", "superseded: another driver took this cell over", "superseded"
             )
             cell.state = "pending"
+
+    def _paused(self, cell_id: str, r: dict) -> None:
+        """A seed reached a rung: it waits there (checkpointed) for the pruner's decision."""
+        cell, _ = self.running.pop(cell_id)
+        if not math.isfinite(r["value"]):
+            self._resolve_failed(cell, f"non-finite objective {r['value']}", "diverged")
+            return
+        result = {"run_key": cell.run_key, "at": r["epochs"], "value": r["value"],
+                  "fit_s": cell.fit_s + r["fit_s"], "ended": True}  # fmt: skip
+        key = cell.run_key
+        if self.tickets.set("cell", cell.id, "paused", result):
+            self.journal.set_tags(key, {"ablate.paused_at": str(r["epochs"])})
+            self.journal.set_status(key, "SCHEDULED")
+            cell.state, cell.result = "paused", result
+        else:
+            self.journal.set_status(
+                key, "KILLED", "superseded: another driver took this cell over", "superseded"
+            )
+            cell.state = "pending"
+
+    def _judge(self) -> None:
+        """Configurations whose seeds all wait at a rung: kept (seeds go on) or pruned."""
+        if self.rungs is None or not self.rungs.active or not self._judge_due:
+            return
+        self._judge_due = False
+        for config in self.configs:
+            rung = config.at_rung()
+            if rung is None:
+                continue
+            if any(c.state == "failed" for c in config.cells.values()):
+                decision, why = "failed", "another seed of this configuration failed"
+            else:
+                decision = self.rungs.decide(config, rung)
+                why = f"pruned at epoch {rung}: the mean over its seeds did not keep it"
+            if decision is None:
+                continue
+            for cell in config.cells.values():
+                if cell.state == "paused":
+                    self._apply(cell, rung, decision, why)
+
+    def _apply(self, cell: Cell, rung: int, decision: str, why: str) -> None:
+        key = cell.run_key or cell.result["run_key"]
+        if decision == KEEP:
+            self.tickets.move("cell", cell.id, ("paused",), "free", cell.result, fresh=True)
+            cell.state = "pending"
+            return
+        state = "pruned" if decision != "failed" else "failed"
+        result = {**cell.result, "reason": why, "kind": state}
+        if self.tickets.move("cell", cell.id, ("paused",), state, result):
+            self.journal.expect(key, self.result.experiment_id)
+            if state == "pruned":
+                self.journal.set_tags(key, {"ablate.pruned_at": str(rung)})
+            self.journal.set_status(key, "KILLED", why, state)
+            ckpt.Checkpoints(ckpt.folder(key)).clear()
+            if state == "pruned":
+                self.result.pruned_cells += 1
+        cell.state, cell.result = state, result
+        self._progress(1)
 
     def _failed(self, cell_id: str, reason: str, kind: str) -> None:
         cell, _ = self.running.pop(cell_id)
@@ -403,6 +485,7 @@ class Driver:
                     self._progress(1)
 
     def _finish_resolved(self) -> None:
+        self._judge()
         for config in [c for c in self.configs if c.resolved()]:
             self._tell(config)
             self.configs.remove(config)
@@ -422,11 +505,24 @@ class Driver:
             return  # another driver told it
         if A.trial_state(self.study, trial.number) != "RUNNING":  # failed as interrupted
             attrs = {"config_hash": config.hash, A.REOPENS: trial.number}
-            trial = A.fixed_trial(self.study, self.spec, config.values, attrs)
+            steps = A.intermediate(self.study, trial.number)
+            trial = A.fixed_trial(self.study, self.spec, config.values, attrs, steps)
         cells = config.cells.values()
         failed = [c for c in cells if c.state == "failed"]
+        pruned = [c for c in cells if c.state == "pruned"]
         ok = [c.result["objective"] for c in cells if c.state == "done"]
         A.set_attr(trial, "seeds", seeds)
+        if pruned and not failed:
+            at = pruned[0].result["at"]
+            self.journal.set_tags(config.run_key, {"ablate.pruned_at": str(at)})
+            self.journal.log_metrics(
+                config.run_key, {f"{self.spec.objective.metric}_at_rung": summarize(
+                    [c.result["value"] for c in pruned]).mean}, at - 1,
+            )  # fmt: skip
+            self.journal.set_status(config.run_key, "KILLED", pruned[0].result["reason"],
+                                    "pruned")  # fmt: skip
+            A.tell(self.study, trial, None, pruned=True)
+            return
         if failed:
             why = "; ".join(f"seed {c.seed}: {c.result.get('reason')}" for c in failed)
             self.journal.set_status(config.run_key, "FAILED", why, failed[0].result.get("kind"))
@@ -447,6 +543,7 @@ class Driver:
         if now < self._next_tick:
             return
         self._next_tick = now + A.HEARTBEAT_S
+        self._judge_due = True
         for config in self.configs:
             for cell in config.cells.values():
                 if cell.state == "held":
@@ -479,9 +576,9 @@ class Driver:
             cell.state, cell.result = "done", t.result
             self.result.reused += 1
             self._progress(1)
-        elif t.state == "failed":
-            cell.state, cell.result = "failed", t.result
-            self._progress(1)
+        elif t.state in ("failed", "paused", "pruned"):
+            cell.state, cell.result = t.state, t.result
+            self._progress(t.state != "paused")
 
     def check_signal(self) -> None:
         if self.signal:
@@ -568,14 +665,19 @@ class Driver:
             hashes = {t.user_attrs.get("config_hash") for t in counted} - {None}
             missing = max(0, self.spec.search.n_trials - len(counted))
             self.result.trials = len(counted)
-        finished = 0
+        finished, pruned = 0, set()
+        self.result.pruned_cells = 0
         for key, t in self.tickets.all("cell").items():
             if not key.startswith(prefix) or (not prefix and key.startswith("confirm/")):
                 continue
             h, _, seed = key[len(prefix) :].rpartition("/")
             if h in hashes and int(seed) in seeds and t.state in ("done", "trained"):
                 finished += 1
+            elif h in hashes and int(seed) in seeds and t.state == "pruned":
+                pruned.add(h)
+                self.result.pruned_cells += 1
         self.result.configs = len(hashes)
+        self.result.pruned_configs = len(pruned)
         self.result.finished_cells = finished
         self.result.expected_cells = (len(hashes) + missing) * len(seeds)
 
@@ -609,7 +711,7 @@ def check_study_name(name: str) -> None:
         )
 
 
-def _payload(cell: Cell, files: Path) -> dict:
+def _payload(cell: Cell, files: Path, pause: list[int]) -> dict:
     spec = cell.config.spec
     return {
         "cell": cell.id,
@@ -620,6 +722,7 @@ def _payload(cell: Cell, files: Path) -> dict:
         "checkpoints": str(ckpt.folder(cell.run_key)) if spec.train.checkpoint else None,
         "files": str(files),
         "code_version": P.PINNED,
+        "pause": pause,
     }
 
 

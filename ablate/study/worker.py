@@ -85,8 +85,14 @@ def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
     monitor = SystemMetrics(emit, key, interval).start() if interval > 0 else None
     try:
         spec = S.validate(p["spec"], check_search=False)
-        result = train(spec, p["seed"], reporter, progress=False, checkpoints=checkpoints)
+        result = train(spec, p["seed"], reporter, progress=False, checkpoints=checkpoints,
+                       pause=p.get("pause"))  # fmt: skip
         reporter.flush()
+        if result.paused:  # at a rung: the checkpoint stays, the driver decides what follows
+            outbox.send(("paused", cell, {"epochs": len(result.history),
+                                          "value": result.objective,
+                                          "fit_s": result.wall_time_s}))  # fmt: skip
+            return False
         tags = {}
         if result.resumed_from is not None:
             tags["ablate.resumed_from_epoch"] = str(result.resumed_from)

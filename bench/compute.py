@@ -1,0 +1,113 @@
+"""Compute to conclusion, and sweep efficiency: the experiment as it ships (pruned) against the
+same grid trained in full, one after the other on this machine, each as a user runs it
+(``ablate sweep`` in a fresh folder, SQLite stores, then ``ablate report``).
+
+Printed, each on a line of its own:
+
+- ``sweep efficiency``: the sum of every seed run's training time (``fit``, all its segments,
+  building the model and data included) over workers x the sweep command's wall time;
+- ``compute to conclusion``: epochs trained and wall time of the pruned sweep over the full
+  grid's, and whether the conclusions agree: the pruned sweep's best finished configuration is
+  in the full grid's possibly-best set, and its difference to the reference has the same sign
+  as the full grid's best's (and the same verdict: an interval that excludes 0 or not).
+
+    python bench/compute.py [experiment] [--workers 2] [--set train.epochs=12 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sweep(experiment: Path, folder: Path, workers: int, overrides: list[str]) -> dict:
+    sets = [a for o in overrides for a in ("--set", o)]
+    cmd = [sys.executable, "-m", "ablate.cli", "sweep", str(experiment), "--workers",
+           str(workers), "--quiet", "--no-report", *sets]  # fmt: skip
+    t = time.perf_counter()
+    p = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"sweep failed in {folder}:\n{p.stderr[-3000:]}")
+    report = [sys.executable, "-m", "ablate.cli", "report", str(experiment), *sets]
+    r = subprocess.run(report, cwd=folder, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"report failed in {folder}:\n{r.stderr[-3000:]}")
+    epochs = fit_s = 0.0
+    with sqlite3.connect(folder / "optuna.db") as db:
+        rows = db.execute("SELECT key, state, result FROM ablate_tickets WHERE kind = 'cell'")
+        for _key, state, result in rows:
+            res = json.loads(result or "{}")
+            if state in ("done", "trained"):
+                epochs += res["epochs"]
+            elif state == "pruned":
+                epochs += res["at"]
+            else:
+                continue
+            fit_s += res.get("fit_s") or 0.0
+    study = next((folder / "reports").iterdir())
+    configs = pd.read_csv(study / "configs.csv")
+    return {"wall": wall, "epochs": epochs, "fit_s": fit_s, "configs": configs,
+            "summary": p.stdout.splitlines()[0], "report": study / "report.md"}  # fmt: skip
+
+
+def verdict(configs: pd.DataFrame) -> tuple[str, set[str], float, bool]:
+    """(best finished label, possibly-best set, its difference to the reference, whether that
+    difference's interval excludes 0)."""
+    tested = configs[configs["status"] == "tested"]
+    best = tested.iloc[0]
+    best_set = set(tested.loc[tested["possibly_best"].astype(bool), "label"])
+    diff = float(best.get("vs_ref", float("nan")))
+    low, high = float(best.get("vs_ref_low", 0)), float(best.get("vs_ref_high", 0))
+    return str(best["label"]), best_set, diff, (low > 0 or high < 0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    default = str(ROOT / "experiments/pspnet_aux_weight.yaml")
+    ap.add_argument("experiment", nargs="?", default=default)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--keep", help="keep the two sweeps' folders here")
+    args = ap.parse_args()
+    experiment = Path(args.experiment).resolve()
+    base = Path(args.keep or tempfile.mkdtemp(prefix="ablate-compute-"))
+    runs = {}
+    for name, extra in (("pruned", []), ("full", ["search.pruner=none"])):
+        folder = base / name
+        folder.mkdir(parents=True, exist_ok=True)
+        runs[name] = r = sweep(experiment, folder, args.workers, [*args.overrides, *extra])
+        print(f"{name}: {r['summary']} ({r['wall']:.0f} s; {r['epochs']:.0f} seed-epochs; "
+              f"report {r['report']})", flush=True)  # fmt: skip
+    for name, r in runs.items():
+        eff = r["fit_s"] / (args.workers * r["wall"])
+        print(f"sweep efficiency ({name}): {eff:.3f} (fit {r['fit_s']:.0f} s over "
+              f"{args.workers} workers x {r['wall']:.0f} s)")  # fmt: skip
+    p, f = runs["pruned"], runs["full"]
+    pb, _, pd_, psig = verdict(p["configs"])
+    fb, fset, fd, fsig = verdict(f["configs"])
+    agree = pb in fset and (pd_ > 0) == (fd > 0) and psig == fsig
+    print(
+        f"compute to conclusion: {p['epochs'] / f['epochs']:.3f} of the epochs "
+        f"({p['epochs']:.0f} vs {f['epochs']:.0f}), wall {p['wall'] / f['wall']:.3f} "
+        f"({p['wall']:.0f} s vs {f['wall']:.0f} s); conclusions agree: "
+        f"{'yes' if agree else 'NO'} (pruned best {pb}, {pd_:+.4f} vs reference"
+        f"{', interval excludes 0' if psig else ''}; full grid best {fb}, {fd:+.4f}"
+        f"{', interval excludes 0' if fsig else ''}, possibly best: {', '.join(sorted(fset))})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
