@@ -195,6 +195,32 @@ class Pruner(_Strict):
         return []
 
 
+class Race(_Strict):
+    """Seeds where they matter (racing, after F-Race): every configuration starts on the first
+    ``initial`` of ``search.seeds``; at each stage, once all have finished their seeds, those
+    outside the possibly-best set (Tukey's range test on the seed-paired runs, at
+    ``alpha / stages``) stop, and the others get ``step`` more seeds, up to all of them. The
+    chance that the truly best configuration is raced out is at most ``alpha``, which is taken
+    from the report's 5% (its comparisons then share the rest). The report's reference
+    (``keep_reference``) always gets every seed."""
+
+    initial: int = Field(3, ge=2)
+    step: int = Field(1, ge=1)
+    alpha: float = Field(0.025, gt=0, le=0.04)
+    keep_reference: bool = True
+
+    def counts(self, total: int) -> list[int]:
+        """The seed counts of the stages: initial, initial + step, ..., total."""
+        out = [min(self.initial, total)]
+        while out[-1] < total:
+            out.append(min(out[-1] + self.step, total))
+        return out
+
+    def level(self, total: int) -> float:
+        """Each elimination stage's share of ``alpha``."""
+        return self.alpha / max(1, len(self.counts(total)) - 1)
+
+
 class Search(_Strict):
     sampler: Literal["grid", "tpe", "random"] = "grid"
     n_trials: int | None = Field(None, ge=1)
@@ -203,6 +229,7 @@ class Search(_Strict):
     params: dict[str, SearchParam] = Field(default_factory=dict)
     confirm: Confirm | None = None
     pruner: Pruner = Field(default_factory=Pruner)
+    race: Race | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Search:
@@ -210,6 +237,14 @@ class Search(_Strict):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
         if self.sampler != "grid" and self.n_trials is None:
             raise ValueError(f"the {self.sampler} sampler needs 'n_trials'")
+        if self.race is not None:
+            if self.sampler != "grid":
+                raise ValueError("search.race needs the grid sampler (it races a fixed set)")
+            if self.race.initial >= len(self.seeds):
+                raise ValueError(
+                    f"search.race.initial={self.race.initial} leaves no seed to add: "
+                    f"search.seeds has {len(self.seeds)}"
+                )
         for alias in self.params:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", alias):
                 raise ValueError(f"parameter alias {alias!r} must be an identifier")
@@ -258,11 +293,6 @@ class Experiment(_Strict):
             if not self.train.checkpoint:
                 raise ValueError(
                     "search.pruner needs train.checkpoint: true (runs pause at rungs)"
-                )
-            if not pruner.rungs(self.train.epochs):
-                raise ValueError(
-                    f"search.pruner {pruner.name!r} has no rung below train.epochs="
-                    f"{self.train.epochs}: lower its min_resource or warm-up"
                 )
         names = [t.name for t in self.terms]
         dup = sorted({n for n in names if names.count(n) > 1})

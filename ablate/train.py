@@ -208,6 +208,9 @@ def fit(
         for name, values in saved["term_history"].items():
             term_history[name][:] = values
         start, step, resumed = saved["epoch"] + 1, saved["step"], saved["epoch"]
+        # time/fit_s counts every segment of a run (paused at rungs, or killed and resumed):
+        # the time to the checkpoint, then this one's.
+        t_start -= saved.get("fit_s", 0.0)
         kept.load(saved.get("kept"))
         set_rng_state(saved["rng"])
         reporter.series("train/loss_step", *saved["series"], timestamp_ms=saved["time_ms"])
@@ -285,7 +288,9 @@ def fit(
         # with the same timestamps, so no point is lost or doubled.
         if store is not None:
             t_ckpt = time.perf_counter()
-            store.save(epoch, state.dump(epoch, step, history, term_history, kept, series, now))
+            saved_state = state.dump(epoch, step, history, term_history, kept, series, now)
+            saved_state["fit_s"] = time.perf_counter() - t_start
+            store.save(epoch, saved_state)
             row["time/checkpoint_s"] = time.perf_counter() - t_ckpt
         reporter.series("train/loss_step", *series, timestamp_ms=now)
         reporter.metrics(row, epoch, timestamp_ms=now)

@@ -176,7 +176,7 @@ def test_every_shipped_experiment_validates_and_its_base_config_trains(path, mon
 
     monkeypatch.chdir(path.parent.parent)  # experiments/custom_loop.py imports from the root
     spec = S.load(path)  # validates every value its search can take
-    smaller = ["train.epochs=1", "train.threads=1"]
+    smaller = ["train.epochs=1", "train.threads=1", "search.pruner=none"]
     if spec.data.name == "digit_scenes":
         smaller += ["data.params.train_scenes=16", "data.params.val_scenes=8"]
     reduced = S.load(path, smaller, check_search=False)

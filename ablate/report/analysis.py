@@ -86,10 +86,12 @@ def analyze(
     margin: float | None = None,
     levels: dict[str, list] | None = None,
     alpha: float = ALPHA,
+    raced: dict[str, int] | None = None,
 ) -> Analysis:
     """``seeds``: one row per finished (configuration, seed) run, with the aliases, ``seed``
     and ``value`` (the objective each run reported, so the report ranks what Optuna ranked).
-    ``failed``: one row per failed run (aliases, seed)."""
+    ``failed``: one row per failed run (aliases, seed). ``raced``: configurations (by hash)
+    raced out (``search.race``), with the seed count they stopped at."""
     keys = aliases or ["config_hash"]
     value = value if value in seeds else metric
     rows = []
@@ -104,6 +106,7 @@ def analyze(
             row["fit_time_s"] = float(group["time/fit_s"].mean())
         row["_by_seed"] = dict(zip(group["seed"].astype(int), group[value], strict=True))
         row["_run_ids"] = group["run_id"].tolist() if "run_id" in group else []
+        row["_hash"] = group["config_hash"].iloc[0] if "config_hash" in group else None
         rows.append(row)
     for key, n in fails.items():  # configurations whose every seed failed
         rows.append(
@@ -118,7 +121,7 @@ def analyze(
     ]
     a = Analysis(table, direction, "", reference_name=reference_name, margin=margin, alpha=alpha)
     wanted = sorted(seed_list) if seed_list else None
-    table["status"] = [_status(r, wanted) for _, r in table.iterrows()]
+    table["status"] = [_status(r, wanted, raced or {}) for _, r in table.iterrows()]
     tested = table[table["status"] == "tested"]
     a.tested = len(tested)
     _explain_exclusions(a, table)
@@ -240,9 +243,11 @@ def _reference(table, tested, aliases, reference, levels) -> str | None:
     return str(candidates.sort_values(by, kind="stable").iloc[0]["label"]) if by else None
 
 
-def _status(row, wanted: list[int] | None) -> str:
+def _status(row, wanted: list[int] | None, raced: dict[str, int]) -> str:
     n, failed = int(row["n"]), int(row["failed"])
     total = len(wanted) if wanted else n + failed
+    if row.get("_hash") in raced:
+        return f"raced out: {n}/{total} seeds"
     if failed:
         return f"excluded: {failed}/{total} failed"
     if wanted and sorted(row["_by_seed"]) != wanted:

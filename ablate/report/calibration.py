@@ -137,3 +137,67 @@ def simulate(
         for k, v in events.items():
             count[k] = count.get(k, 0) + int(bool(v))
     return r
+
+
+def simulate_race(
+    scenario: str,
+    configs: int,
+    seeds: int,
+    sweeps: int,
+    initial: int = 3,
+    step: int = 1,
+    alpha: float = 0.025,
+    effect: float = 3.0,
+    rng_seed: int = 0,
+) -> Rates:
+    """Racing (``search.race``) on simulated sweeps: stage by stage the driver's own rule
+    (:func:`ablate.study.race.survivors`), then the report's pairwise analysis of the
+    configurations that ran every seed, at what racing left of 5%. The first configuration is
+    the reference (never raced out). Events: ``raced_out_any`` (with every setting equal: a
+    false "worse"), ``final_worse`` (the report's false "worse" among the survivors),
+    ``any_false``;
+    ``best_raced_out``, ``true_best_in_set``, ``true_best_claimed_best`` (one better);
+    ``seed_runs`` counts the runs trained, summed over the sweeps (against configs x seeds)."""
+    from ablate.spec import Race
+    from ablate.study.race import survivors
+
+    race = Race(initial=initial, step=step, alpha=alpha)
+    counts_ = race.counts(seeds)
+    level = race.level(seeds)
+    rng = np.random.default_rng(rng_seed)
+    mu = np.zeros(configs)
+    better = 3
+    if scenario == "one_better":
+        mu[better] = effect
+    elif scenario != "equal":
+        raise ValueError(f"unknown scenario {scenario!r}")
+    r = Rates(f"race:{scenario}", configs, seeds, sweeps, effect)
+    count = r.counts
+    names = [f"c{i}" for i in range(configs)]
+    for _ in range(sweeps):
+        full = sweep_table(mu, seeds, rng)
+        alive, used = set(names), 0
+        for i, n in enumerate(counts_):
+            used += len(alive) * (n - (counts_[i - 1] if i else 0))
+            if n == seeds:
+                break
+            stage = full[full["config_hash"].isin(alive) & (full["seed"] < n)]
+            alive = survivors(stage[["config_hash", "seed", "objective"]], "maximize", level,
+                              {names[0]})  # fmt: skip
+        raced_out = len(alive) < configs
+        final = full[full["config_hash"].isin(alive)]
+        a = analyze(final, [], "objective", "maximize", seed_list=list(range(seeds)),
+                    alpha=0.05 - alpha)  # fmt: skip
+        worse = len(a.best_set) < a.tested
+        events = {"raced_out_any": raced_out, "final_worse": worse,
+                  "any_false": raced_out or worse}  # fmt: skip
+        if scenario == "one_better":
+            events = {
+                "best_raced_out": names[better] not in alive,
+                "true_best_in_set": names[better] in a.best_set or a.tested < 2,
+                "true_best_claimed_best": a.best_set == [names[better]],
+            }
+        for k, v in events.items():
+            count[k] = count.get(k, 0) + int(bool(v))
+        count["seed_runs"] = count.get("seed_runs", 0) + used
+    return r

@@ -209,10 +209,14 @@ def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}%"
 
 
-SHARED = (
-    "The headline's tests share a 5% error rate: the pairwise comparisons at 97.5%, the "
-    "dose-response test at 2.5%."
-)
+def shared_note(race: float, pairwise: float, model: str | None) -> str:
+    """How the headline's 5% is shared: racing's eliminations, the pairwise comparisons and a
+    model's tests (a dose-response or two factors)."""
+    parts = [f"racing's eliminations at {100 * race:g}%"] if race else []
+    parts.append(f"the pairwise comparisons at {100 * (1 - pairwise):g}%")
+    if model:
+        parts.append(f"the {model} at {100 * pairwise:g}%")
+    return "The headline's tests share a 5% error rate: " + ", ".join(parts) + "."
 
 
 def _clean(v):

@@ -37,6 +37,8 @@ class StudyRuns:
     # their learning curves: shown as pruned, never compared with finished configurations.
     pruned: pd.DataFrame = field(default_factory=pd.DataFrame)
     pruned_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    raced: dict[str, int] = field(default_factory=dict)  # config hash -> seeds when raced out
+    race_alpha: float = 0.0  # the share of the headline's 5% that racing spent (search.race)
 
 
 def collect(
@@ -68,8 +70,13 @@ def collect(
         every = T.search(c, exp.experiment_id, {T.STUDY_KEY: key})
         runs = [r for r in every if r.data.tags.get(T.ROLE) == "seed"]
         confirm = [r for r in every if r.data.tags.get(T.ROLE) == "confirm"]
+        raced = {
+            r.data.tags[T.HASH]: int(r.data.tags["ablate.raced_out_at"]) for r in every
+            if r.data.tags.get(T.ROLE) == "config" and r.data.tags.get("ablate.raced_out_at")
+        }  # fmt: skip
     else:  # made before study keys existed
         runs, confirm = T.find_runs(c, exp.experiment_id, role="seed", study=study), []
+        raced = {}
     seed_list = _seed_list(srun)
     finished, dropped = _one_per_cell(runs, seed_list)
     skipped: dict[str, int] = {}
@@ -114,6 +121,8 @@ def collect(
         key,
         pruned,
         pruned_curves,
+        raced,
+        float(srun.data.tags.get("ablate.race_alpha", 0) or 0),
     )
     return runs_
 
@@ -157,7 +166,8 @@ def _table(runs, aliases: list[str]) -> pd.DataFrame:
             "seed": int(r.data.tags[T.SEED]),
         }
         row.update({a: _parse(r.data.params.get(a)) for a in aliases})
-        row.update(r.data.metrics)
+        # A metric named like a swept alias ("lr" the metric, "lr" the alias) keeps the alias.
+        row.update({k: v for k, v in r.data.metrics.items() if k not in row})
         rows.append(row)
     return pd.DataFrame(rows).sort_values([*aliases, "seed"], kind="stable").reset_index(drop=True)
 

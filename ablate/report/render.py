@@ -63,7 +63,8 @@ def build_report(
     plain = _plain(runs)
     numeric = [x for x in plain if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
     modelled = (len(plain) == 1 and bool(numeric)) or len(plain) == 2
-    alpha = 0.05 / 2 if modelled else 0.05
+    budget = 0.05 - runs.race_alpha  # racing's eliminations spent their share already
+    alpha = budget / 2 if modelled else budget
     a = _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
@@ -91,8 +92,14 @@ def build_report(
             said.append(C.two_factor(two))
     said.append(C.reference(a, runs.metric))
     said = [c for c in said if c is not None]
-    shared = [C.SHARED.replace("dose-response test", "two factors' tests")
-              if two is not None else C.SHARED] if alpha < 0.05 else []  # fmt: skip
+    model = (
+        None
+        if not modelled
+        else "two factors' tests"
+        if two is not None
+        else ("dose-response test")
+    )
+    shared = [C.shared_note(runs.race_alpha, alpha, model)] if alpha < 0.05 else []
     write_atomic(out / "claims.json", json.dumps([c.to_json() for c in said], indent=1) + "\n")
 
     figures = _figures(runs, a, doses, two, out)
@@ -112,7 +119,7 @@ def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed, alpha=0.05) ->
     return analyze(
         seeds, runs.aliases, runs.metric, runs.direction, failed=failed, seed_list=seed_list,
         reference=settings.get("reference"), reference_name=settings.get("reference_name"),
-        margin=settings.get("margin"), levels=runs.levels, alpha=alpha,
+        margin=settings.get("margin"), levels=runs.levels, alpha=alpha, raced=runs.raced,
     )  # fmt: skip
 
 
@@ -220,6 +227,14 @@ def _markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list
     if math.isfinite(a.seed_p):
         lines += [f"Seed effect (the pairing matters when it is large): p = {a.seed_p:.2g}."]
     lines += a.notes
+    if runs.raced:
+        lines += [
+            f"Raced out (`search.race`): {len(runs.raced)} configurations stopped with fewer "
+            "seeds, each outside the possibly-best set of the configurations still racing "
+            "after a stage (Tukey's test at the stage's share of the race's alpha); shown, "
+            "never compared. The chance that the truly best configuration was raced out is at "
+            "most that alpha (docs/statistics.md)."
+        ]
     if runs.skipped:
         lines += [
             f"Not counted: {', '.join(f'{v} {k}' for k, v in runs.skipped.items())} seed "

@@ -32,7 +32,6 @@ class Cell:
     result: dict[str, Any] = field(default_factory=dict)
     curve: dict[int, float] = field(default_factory=dict)  # epoch -> objective
     resume: str | None = None  # the run key of an earlier attempt to continue from its checkpoint
-    fit_s: float = 0.0  # training time of the earlier segments (a run paused at rungs)
 
     @property
     def id(self) -> str:
@@ -49,14 +48,21 @@ class Config:
     ticket: tuple[str, str] | None  # the Optuna trial's ticket (None: no trial, confirmation)
     cells: dict[int, Cell] = field(default_factory=dict)
     role: str = "seed"  # the role of its seed runs: seed (the search) or confirm
+    racing: bool = False  # may still get seeds (search.race): not resolved until it ends
     namespace: str = ""  # of its cells' tickets ("confirm/": apart from the search's cells)
 
     @property
     def label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.values.items()) or "default"
 
-    def resolved(self) -> bool:
+    def finished_seeds(self) -> bool:
         return all(c.state in ("done", "failed", "pruned") for c in self.cells.values())
+
+    def resolved(self) -> bool:
+        if not self.finished_seeds():
+            return False
+        ended = any(c.state in ("failed", "pruned") for c in self.cells.values())
+        return ended or not self.racing
 
     def at_rung(self) -> int | None:
         """The rung every unfinished seed is paused at, when none is still training."""
@@ -72,6 +78,12 @@ class Source:
     def __init__(self, spec: S.Experiment, study, tickets: Tickets, records: Records):
         self.spec, self.study, self.tickets, self.records = spec, study, tickets, records
         self.complete_cells = 0  # cells of configurations found complete (nothing to open)
+        self.racing = None  # search.race: a configuration's seeds so far (study.race.Racing)
+
+    def seeds_for(self, config_hash: str) -> list[int]:
+        if self.racing is not None:
+            return self.racing.seeds_for(config_hash)
+        return list(self.spec.search.seeds)
 
     def next(self) -> Config | None:
         raise NotImplementedError
@@ -92,7 +104,8 @@ class Source:
             h, label, trial.number, {**values, **spec.flatten()}, reopen=opened
         )
         config = Config(trial, values, spec, h, run_key, ticket)
-        config.cells = {s: Cell(config, s) for s in self.spec.search.seeds}
+        config.cells = {s: Cell(config, s) for s in self.seeds_for(h)}
+        config.racing = self.racing is not None and self.racing.racing(h)
         return config
 
 
@@ -121,7 +134,7 @@ class GridSource(Source):
 
     def _open(self, values: dict[str, Any]):
         h = S.with_values(self.spec, values).config_hash()
-        seeds = self.spec.search.seeds
+        seeds = self.seeds_for(h)
         t = self.tickets.claim("trial", h)
         if t.won:
             old = t.result.get("trial")

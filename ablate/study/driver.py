@@ -36,6 +36,7 @@ from ablate.study import resources as R
 from ablate.study.claims import Tickets
 from ablate.study.configs import Cell, Config, ConfirmSource, GridSource, SamplerSource
 from ablate.study.pool import WorkerPool
+from ablate.study.race import Racing
 from ablate.study.records import Records
 from ablate.study.rungs import KEEP, Rungs
 from ablate.tracking.journal import Journal, adopt, discard, new_key, orphans
@@ -76,6 +77,7 @@ class SweepResult:
     expected_cells: int = 0
     pruned_cells: int = 0  # seed runs a pruner stopped at a rung
     pruned_configs: int = 0
+    raced_out: int = 0  # configurations that stopped short of every seed (search.race)
     failure_kinds: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the sweep ended early, if it did
     undelivered: int = 0  # journal operations MLflow has not received yet
@@ -99,6 +101,8 @@ class SweepResult:
                 f"; {self.pruned_cells} runs of {self.pruned_configs} configurations pruned "
                 "at a rung"
             )
+        if self.raced_out:
+            line += f"; {self.raced_out} configurations raced out with fewer seeds"
         if self.retried:
             line += f", retried {self.retried}"
         if self.trials is not None and self.trials != self.configs:
@@ -145,7 +149,7 @@ class Driver:
         self.by_run_key: dict[str, str] = {}  # a live seed run's key -> its cell id
         self.signal: str | None = None
         self.stopping: str | None = None
-        self.pool = self.journal = self.heart = self.bar = self.rungs = None
+        self.pool = self.journal = self.heart = self.bar = self.rungs = self.racing = None
         self._next_tick = 0.0
         self._told_problem = None
         self._judge_due = True  # something changed that may let a rung be decided
@@ -189,7 +193,14 @@ class Driver:
         else:
             source = GridSource if spec.search.sampler == "grid" else SamplerSource
             self.source = source(spec, self.study, self.tickets, self.records)
+            if spec.search.race is not None:
+                self.source.racing = self.racing = Racing(spec, self.tickets)
         self.rungs = Rungs(spec, self.study, self.tickets)
+        if spec.search.pruner.name != "none" and not self.rungs.active:
+            _say(
+                f"ablate: search.pruner {spec.search.pruner.name!r} has no rung below "
+                f"train.epochs={spec.train.epochs}: nothing will be pruned"
+            )
         self.heart = A.Heartbeat(self.study, self.tickets)
         self.heart.start()
         self.pool = WorkerPool(places)
@@ -295,13 +306,11 @@ class Driver:
         if t.won:
             cell.attempts = t.attempts
             cell.resume = None
-            cell.fit_s = t.result.get("fit_s", 0.0)  # earlier segments (paused at rungs)
             dead = t.result.get("run_key")
             if dead and self.spec.train.checkpoint and Checkpoints(ckpt.folder(dead)).files():
                 cell.resume = dead  # its checkpoint is here: continue that run where it was
             elif dead and (not t.result.get("ended") or "at" in t.result):
                 # A dead driver's run, or one paused on another machine: nothing to resume.
-                cell.fit_s = 0.0
                 self.journal.expect(dead, self.result.experiment_id)
                 self.journal.set_status(
                     dead, "KILLED", "interrupted: its driver stopped; the cell was taken over",
@@ -373,8 +382,7 @@ class Driver:
         if not math.isfinite(r["objective"]):
             self._resolve_failed(cell, f"non-finite objective {r['objective']}", "diverged")
             return
-        fit_s = r["metrics"].get("time/fit_s")
-        fit_s = None if fit_s is None else fit_s + cell.fit_s
+        fit_s = r["metrics"].get("time/fit_s")  # every segment of the run, resumed ones too
         result = {"objective": r["objective"], "run_key": cell.run_key,
                   "fit_s": fit_s, "epochs": r["epochs"]}  # fmt: skip
         key = cell.run_key
@@ -399,7 +407,7 @@ class Driver:
             self._resolve_failed(cell, f"non-finite objective {r['value']}", "diverged")
             return
         result = {"run_key": cell.run_key, "at": r["epochs"], "value": r["value"],
-                  "fit_s": cell.fit_s + r["fit_s"], "ended": True}  # fmt: skip
+                  "fit_s": r["fit_s"], "ended": True}  # fmt: skip
         key = cell.run_key
         if self.tickets.set("cell", cell.id, "paused", result):
             self.journal.set_tags(key, {"ablate.paused_at": str(r["epochs"])})
@@ -413,9 +421,8 @@ class Driver:
 
     def _judge(self) -> None:
         """Configurations whose seeds all wait at a rung: kept (seeds go on) or pruned."""
-        if self.rungs is None or not self.rungs.active or not self._judge_due:
+        if self.rungs is None or not self.rungs.active:
             return
-        self._judge_due = False
         for config in self.configs:
             rung = config.at_rung()
             if rung is None:
@@ -430,6 +437,34 @@ class Driver:
             for cell in config.cells.values():
                 if cell.state == "paused":
                     self._apply(cell, rung, decision, why)
+
+    def _race(self) -> None:
+        """Configurations that finished their seeds while racing: more seeds, or raced out
+        (search.race; ablate/study/race.py)."""
+        if self.racing is None or not self.source.exhausted():
+            return
+        waiting = [
+            c for c in self.configs if c.racing and c.finished_seeds()
+            and not any(x.state in ("failed", "pruned") for x in c.cells.values())
+        ]  # fmt: skip
+        for n in sorted({len(c.cells) for c in waiting}):
+            stage = self.racing.decide(n)
+            if stage is None:
+                continue
+            for config in (c for c in waiting if len(c.cells) == n):
+                if config.hash in stage["alive"]:
+                    new = [s for s in self.spec.search.seeds[: stage["next"]]
+                           if s not in config.cells]  # fmt: skip
+                    for s in new:
+                        config.cells[s] = Cell(config, s)
+                    if self.bar is not None:
+                        self.bar.total += len(new)
+                        self.bar.refresh()
+                    config.racing = stage["next"] < len(self.spec.search.seeds)
+                else:  # raced out (or ended otherwise): resolved with the seeds it has
+                    config.racing = False
+                    if config.hash in stage["out"]:
+                        self.journal.set_tags(config.run_key, {"ablate.raced_out_at": str(n)})
 
     def _apply(self, cell: Cell, rung: int, decision: str, why: str) -> None:
         key = cell.run_key or cell.result["run_key"]
@@ -485,7 +520,10 @@ class Driver:
                     self._progress(1)
 
     def _finish_resolved(self) -> None:
-        self._judge()
+        if self._judge_due:  # a worker reported, or a heartbeat passed
+            self._judge_due = False
+            self._judge()
+            self._race()
         for config in [c for c in self.configs if c.resolved()]:
             self._tell(config)
             self.configs.remove(config)
@@ -648,6 +686,7 @@ class Driver:
         """Cells finished and expected, study-wide: a sampler that proposes one configuration
         twice expects its cells once."""
         seeds = set(self.spec.search.seeds)
+        granted = self.racing.granted() if self.racing is not None else {}
         missing, prefix = 0, ""
         if self.opts.confirm is not None:
             values, confirm_seeds = self.opts.confirm
@@ -671,6 +710,8 @@ class Driver:
             if not key.startswith(prefix) or (not prefix and key.startswith("confirm/")):
                 continue
             h, _, seed = key[len(prefix) :].rpartition("/")
+            if h in granted and int(seed) not in self.spec.search.seeds[: granted[h][0]]:
+                continue  # a seed this configuration was not raced to
             if h in hashes and int(seed) in seeds and t.state in ("done", "trained"):
                 finished += 1
             elif h in hashes and int(seed) in seeds and t.state == "pruned":
@@ -680,12 +721,17 @@ class Driver:
         self.result.pruned_configs = len(pruned)
         self.result.finished_cells = finished
         self.result.expected_cells = (len(hashes) + missing) * len(seeds)
+        if granted:
+            self.result.expected_cells = sum(n for h, (n, _) in granted.items() if h in hashes)
+            self.result.raced_out = sum(out for h, (_, out) in granted.items() if h in hashes)
 
     def expected(self) -> int:
         if self.opts.confirm is not None:
             return len(self.opts.confirm[0]) * len(self.opts.confirm[1])
         s = self.spec.search
         n = len(S.grid_cells(self.spec)) if s.sampler == "grid" else s.n_trials
+        if self.racing is not None:
+            return sum(n for n, _ in self.racing.granted().values())
         return n * len(s.seeds)
 
     # -- callbacks --------------------------------------------------------------------------

@@ -59,7 +59,8 @@ class Records:
         self.journal.set_tags(
             key, {"ablate.seeds": json.dumps(spec.search.seeds),
                   "ablate.overrides": json.dumps(overrides)[:5000],
-                  "ablate.report_settings": spec.report.model_dump_json()[:5000]}
+                  "ablate.report_settings": spec.report.model_dump_json()[:5000],
+                  "ablate.race_alpha": str(spec.search.race.alpha if spec.search.race else 0)}
         )  # fmt: skip
         self.journal.set_status(key, "RUNNING")
 
