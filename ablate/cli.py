@@ -54,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run the experiment's search: every configuration x seed",
         description="Run an Optuna study over the experiment's search space; each "
         "configuration is trained once per seed and logged to MLflow. Re-running "
-        "the same command resumes: finished (configuration, seed) cells are reused.",
+        "the same command resumes: finished (configuration, seed) cells are reused. "
+        "With search.pruner, configurations are judged on the mean over their seeds at "
+        "rungs (epoch counts) and the weak ones stop early; with search.race, only the "
+        "configurations that may still be best get more seeds.",
     )
     common(sp)
     sp.add_argument(

@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from ablate.report.calibration import simulate
+from ablate.report.calibration import simulate, simulate_race
 
 SCENARIOS = [
     # scenario, configurations, seeds, effect (noise sd), trend test
@@ -32,7 +32,21 @@ SCENARIOS = [
     ("trend", 11, 3, 4.0, True),
     ("peak", 11, 3, 2.0, True),
     ("peak", 11, 3, 4.0, True),
+    # fixed seeds against racing at the same maximum (RACES below)
+    ("one_better", 11, 6, 2.0, False),
+    ("one_better", 11, 6, 3.0, False),
+    ("one_better", 11, 3, 2.0, False),
 ]
+RACES = [
+    # scenario, configurations, max seeds, initial, effect (noise sd)
+    ("equal", 11, 6, 3, 0.0),
+    ("equal", 11, 10, 3, 0.0),
+    ("one_better", 11, 6, 3, 2.0),
+    ("one_better", 11, 6, 3, 3.0),
+    ("one_better", 11, 10, 3, 2.0),
+]
+RACE_EVENTS = ["raced_out_any", "final_worse", "any_false", "best_raced_out", "true_best_in_set",
+               "true_best_claimed_best"]  # fmt: skip
 EVENTS = [
     "best_or_worse", "differs_from_reference", "trend_detected", "true_best_in_set",
     "true_best_claimed_best", "helps_claimed", "reference_intervals_cover", "gain_covered",
@@ -43,13 +57,13 @@ EVENTS = [
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sweeps", type=int, default=1000)
-    ap.add_argument("--only", help="run only this scenario (equal, one_better, trend, peak)")
+    ap.add_argument("--only", help="only this scenario (equal, one_better, trend, peak, race)")
     args = ap.parse_args()
     print("| scenario | configs x seeds | effect (sd) | factor | event | rate | 99% interval |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     start = time.monotonic()
     for i, (scenario, c, s, effect, trend) in enumerate(SCENARIOS):
-        if args.only and scenario != args.only:
+        if args.only and scenario != args.only or args.only == "race":
             continue
         r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
                      trend_test=trend)  # fmt: skip
@@ -61,6 +75,22 @@ def main() -> int:
                     f"{r.rate(event):.3f} | [{r.lower(event):.3f}, {r.upper(event):.3f}] |",
                     flush=True,
                 )
+    if not args.only or args.only == "race":
+        print("\nRacing (search.race, step 1, alpha 2.5% over the stages; report at 2.5%)\n")
+        print("| scenario | configs x max seeds (initial) | effect (sd) | event | rate | "
+              "99% interval | seed runs / all seeds |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for i, (scenario, c, s, initial, effect) in enumerate(RACES):
+            r = simulate_race(scenario, c, s, args.sweeps, initial=initial, effect=effect,
+                              rng_seed=2000 + i)  # fmt: skip
+            used = r.counts["seed_runs"] / (args.sweeps * c * s)
+            for event in RACE_EVENTS:
+                if event in r.counts:
+                    print(
+                        f"| {scenario} | {c} x {s} ({initial}) | {effect:g} | {event} | "
+                        f"{r.rate(event):.3f} | [{r.lower(event):.3f}, {r.upper(event):.3f}] | "
+                        f"{used:.2f} |", flush=True,
+                    )  # fmt: skip
     print(f"\n{args.sweeps} sweeps per scenario, {time.monotonic() - start:.0f} s")
     return 0
 

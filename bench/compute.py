@@ -1,5 +1,5 @@
-"""Compute to conclusion, and sweep efficiency: the experiment as it ships (pruned) against the
-same grid trained in full, one after the other on this machine, each as a user runs it
+"""Compute to conclusion, and sweep efficiency: the experiment as it ships (pruned, raced)
+against the same grid trained in full (every configuration, every seed, every epoch), one after the other on this machine, each as a user runs it
 (``ablate sweep`` in a fresh folder, SQLite stores, then ``ablate report``).
 
 Printed, each on a line of its own:
@@ -84,7 +84,7 @@ def main() -> int:
     experiment = Path(args.experiment).resolve()
     base = Path(args.keep or tempfile.mkdtemp(prefix="ablate-compute-"))
     runs = {}
-    for name, extra in (("pruned", []), ("full", ["search.pruner=none"])):
+    for name, extra in (("pruned", []), ("full", ["search.pruner=none", "search.race=null"])):
         folder = base / name
         folder.mkdir(parents=True, exist_ok=True)
         runs[name] = r = sweep(experiment, folder, args.workers, [*args.overrides, *extra])

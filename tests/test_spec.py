@@ -94,7 +94,12 @@ def test_the_default_experiment_has_eleven_aux_weights():
     spec = S.load("experiments/pspnet_aux_weight.yaml")
     cells = S.grid_cells(spec)
     assert [c["aux_weight"] for c in cells] == [round(0.1 * i, 10) for i in range(11)]
-    assert spec.search.seeds == [0, 1, 2]
+    assert spec.search.seeds == [0, 1, 2, 3, 4, 5]
+    # judged at rungs on the first 3 seeds, raced up to 6; the quick variant is the same design
+    assert spec.search.pruner.rungs(spec.train.epochs) == [2, 6]
+    assert spec.search.race.counts(6) == [3, 4, 5, 6]
+    quick = S.load("experiments/pspnet_aux_weight_quick.yaml")
+    assert S.grid_cells(quick) == cells and quick.search.seeds == spec.search.seeds
 
 
 def test_grid_search_needs_a_step(tiny_raw):
