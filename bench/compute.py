@@ -1,6 +1,7 @@
 """Compute to conclusion, and sweep efficiency: the experiment as it ships (pruned, raced)
-against the same grid trained in full (every configuration, every seed, every epoch), one after the other on this machine, each as a user runs it
-(``ablate sweep`` in a fresh folder, SQLite stores, then ``ablate report``).
+against the same grid trained in full (every configuration, every seed, every epoch), one after
+the other on this machine, each as a user runs it (``ablate sweep`` in a fresh folder, SQLite
+stores, then ``ablate report``).
 
 Printed, each on a line of its own:
 
@@ -34,12 +35,19 @@ def sweep(experiment: Path, folder: Path, workers: int, overrides: list[str]) ->
     sets = [a for o in overrides for a in ("--set", o)]
     cmd = [sys.executable, "-m", "ablate.cli", "sweep", str(experiment), "--workers",
            str(workers), "--quiet", "--no-report", *sets]  # fmt: skip
-    t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"sweep failed in {folder}:\n{p.stderr[-3000:]}")
-    report = [sys.executable, "-m", "ablate.cli", "report", str(experiment), *sets]
+    done = folder / "sweep.json"  # --keep: a folder swept before is not swept again
+    if done.exists():
+        wall, summary = json.loads(done.read_text())
+    else:
+        t = time.perf_counter()
+        p = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if p.returncode != 0:
+            raise SystemExit(f"sweep failed in {folder}:\n{p.stderr[-3000:]}")
+        summary = p.stdout.splitlines()[0]
+        done.write_text(json.dumps([wall, summary]))
+    # The report reads the study from MLflow (its latest study run): no --set needed.
+    report = [sys.executable, "-m", "ablate.cli", "report", str(experiment)]
     r = subprocess.run(report, cwd=folder, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"report failed in {folder}:\n{r.stderr[-3000:]}")
@@ -58,7 +66,7 @@ def sweep(experiment: Path, folder: Path, workers: int, overrides: list[str]) ->
     study = next((folder / "reports").iterdir())
     configs = pd.read_csv(study / "configs.csv")
     return {"wall": wall, "epochs": epochs, "fit_s": fit_s, "configs": configs,
-            "summary": p.stdout.splitlines()[0], "report": study / "report.md"}  # fmt: skip
+            "summary": summary, "report": study / "report.md"}  # fmt: skip
 
 
 def verdict(configs: pd.DataFrame) -> tuple[str, set[str], float, bool]:
@@ -79,7 +87,11 @@ def main() -> int:
     ap.add_argument("experiment", nargs="?", default=default)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
-    ap.add_argument("--keep", help="keep the two sweeps' folders here")
+    ap.add_argument(
+        "--keep",
+        help="keep the two sweeps' folders here (a folder already swept "
+        "there is reported again, not swept again)",
+    )
     args = ap.parse_args()
     experiment = Path(args.experiment).resolve()
     base = Path(args.keep or tempfile.mkdtemp(prefix="ablate-compute-"))
