@@ -662,6 +662,11 @@ def _values_to_check(p: SearchParam, sampler: str) -> list[Any]:
     return list(p.choices or []) if p.type == "categorical" else [p.low, p.high]
 
 
+def grid_configs(spec: Experiment) -> dict[str, dict[str, Any]]:
+    """Every configuration of a grid search by its configuration hash, in the grid's order."""
+    return {with_values(spec, v).config_hash(): v for v in grid_cells(spec)}
+
+
 def grid_cells(spec: Experiment) -> list[dict[str, Any]]:
     """Every configuration of a grid search, in a stable order."""
     import itertools

@@ -76,6 +76,24 @@ def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator) -> pd.Data
     )
 
 
+BETTER = 3  # the configuration that is better in ``one_better``
+
+
+def true_means(scenario: str, configs: int, effect: float) -> np.ndarray:
+    """The configurations' true means, mu_c, for a scenario (see the module docstring)."""
+    mu = np.zeros(configs)
+    if scenario == "one_better":
+        mu[BETTER] = effect
+    elif scenario == "trend":
+        mu = effect * np.linspace(0.0, 1.0, configs)
+    elif scenario == "peak":
+        x0 = np.linspace(0.0, 1.0, configs)
+        mu = effect * (1 - (x0 - 0.6) ** 2 / 0.36)
+    elif scenario != "equal":
+        raise ValueError(f"unknown scenario {scenario!r}")
+    return mu
+
+
 def simulate(
     scenario: str,
     configs: int,
@@ -86,17 +104,7 @@ def simulate(
     trend_test: bool = True,
 ) -> Rates:
     rng = np.random.default_rng(rng_seed)
-    mu = np.zeros(configs)
-    better = 3
-    if scenario == "one_better":
-        mu[better] = effect
-    elif scenario == "trend":
-        mu = effect * np.linspace(0.0, 1.0, configs)
-    elif scenario == "peak":
-        x0 = np.linspace(0.0, 1.0, configs)
-        mu = effect * (1 - (x0 - 0.6) ** 2 / 0.36)
-    elif scenario != "equal":
-        raise ValueError(f"unknown scenario {scenario!r}")
+    mu, better = true_means(scenario, configs, effect), BETTER
     r = Rates(scenario, configs, seeds, sweeps, effect)
     count = r.counts
     x = np.round(np.linspace(0.0, 1.0, configs), 10)
@@ -164,13 +172,10 @@ def simulate_race(
     race = Race(initial=initial, step=step, alpha=alpha)
     counts_ = race.counts(seeds)
     level = race.level(seeds)
+    if scenario not in ("equal", "one_better"):
+        raise ValueError(f"unknown racing scenario {scenario!r}")
     rng = np.random.default_rng(rng_seed)
-    mu = np.zeros(configs)
-    better = 3
-    if scenario == "one_better":
-        mu[better] = effect
-    elif scenario != "equal":
-        raise ValueError(f"unknown scenario {scenario!r}")
+    mu, better = true_means(scenario, configs, effect), BETTER
     r = Rates(f"race:{scenario}", configs, seeds, sweeps, effect)
     count = r.counts
     names = [f"c{i}" for i in range(configs)]

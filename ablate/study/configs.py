@@ -58,11 +58,12 @@ class Config:
     def finished_seeds(self) -> bool:
         return all(c.state in ("done", "failed", "pruned") for c in self.cells.values())
 
+    def ended(self) -> bool:
+        """A seed failed or was pruned: no more seeds will change this configuration's fate."""
+        return any(c.state in ("failed", "pruned") for c in self.cells.values())
+
     def resolved(self) -> bool:
-        if not self.finished_seeds():
-            return False
-        ended = any(c.state in ("failed", "pruned") for c in self.cells.values())
-        return ended or not self.racing
+        return self.finished_seeds() and (self.ended() or not self.racing)
 
     def at_rung(self) -> int | None:
         """The rung every unfinished seed is paused at, when none is still training."""

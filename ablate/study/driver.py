@@ -395,10 +395,7 @@ class Driver:
             self._progress(1)
             self._share(cell)
         else:  # our claim went stale (a missed heartbeat) and another driver took the cell
-            self.journal.set_status(
-                key, "KILLED", "superseded: another driver took this cell over", "superseded"
-            )
-            cell.state = "pending"
+            self._superseded(cell)
 
     def _paused(self, cell_id: str, r: dict) -> None:
         """A seed reached a rung: it waits there (checkpointed) for the pruner's decision."""
@@ -414,10 +411,14 @@ class Driver:
             self.journal.set_status(key, "SCHEDULED")
             cell.state, cell.result = "paused", result
         else:
-            self.journal.set_status(
-                key, "KILLED", "superseded: another driver took this cell over", "superseded"
-            )
-            cell.state = "pending"
+            self._superseded(cell)
+
+    def _superseded(self, cell: Cell) -> None:
+        """Our claim went stale (a missed heartbeat) and another driver took the cell over."""
+        self.journal.set_status(
+            cell.run_key, "KILLED", "superseded: another driver took this cell over", "superseded"
+        )
+        cell.state = "pending"
 
     def _judge(self) -> None:
         """Configurations whose seeds all wait at a rung: kept (seeds go on) or pruned."""
@@ -443,10 +444,7 @@ class Driver:
         (search.race; ablate/study/race.py)."""
         if self.racing is None or not self.source.exhausted():
             return
-        waiting = [
-            c for c in self.configs if c.racing and c.finished_seeds()
-            and not any(x.state in ("failed", "pruned") for x in c.cells.values())
-        ]  # fmt: skip
+        waiting = [c for c in self.configs if c.racing and c.finished_seeds() and not c.ended()]
         for n in sorted({len(c.cells) for c in waiting}):
             stage = self.racing.decide(n)
             if stage is None:
@@ -479,9 +477,7 @@ class Driver:
             if state == "pruned":
                 self.journal.set_tags(key, {"ablate.pruned_at": str(rung)})
             self.journal.set_status(key, "KILLED", why, state)
-            ckpt.Checkpoints(ckpt.folder(key)).clear()
-            if state == "pruned":
-                self.result.pruned_cells += 1
+            Checkpoints(ckpt.folder(key)).clear()
         cell.state, cell.result = state, result
         self._progress(1)
 
@@ -693,7 +689,7 @@ class Driver:
             hashes = {S.with_values(self.spec, v).config_hash() for v in values}
             seeds, prefix = set(confirm_seeds), "confirm/"
         elif self.spec.search.sampler == "grid":
-            hashes = {S.with_values(self.spec, v).config_hash() for v in S.grid_cells(self.spec)}
+            hashes = set(S.grid_configs(self.spec))
         else:
             all_trials = A.trials(self.study)
             superseded = {t.user_attrs.get(A.REOPENS) for t in all_trials} - {None}
@@ -728,10 +724,10 @@ class Driver:
     def expected(self) -> int:
         if self.opts.confirm is not None:
             return len(self.opts.confirm[0]) * len(self.opts.confirm[1])
-        s = self.spec.search
-        n = len(S.grid_cells(self.spec)) if s.sampler == "grid" else s.n_trials
         if self.racing is not None:
             return sum(n for n, _ in self.racing.granted().values())
+        s = self.spec.search
+        n = len(S.grid_cells(self.spec)) if s.sampler == "grid" else s.n_trials
         return n * len(s.seeds)
 
     # -- callbacks --------------------------------------------------------------------------

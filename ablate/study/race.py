@@ -22,7 +22,7 @@ import pandas as pd
 
 from ablate import spec as S
 from ablate.study.claims import Tickets
-from ablate.study.rungs import _same, reference_values
+from ablate.study.rungs import is_reference, reference_values
 
 
 def survivors(rows: pd.DataFrame, direction: str, alpha: float, protected: set[str]) -> set[str]:
@@ -48,28 +48,25 @@ class Racing:
         self.seeds = list(spec.search.seeds)
         self.counts = self.race.counts(len(self.seeds))
         self.level = self.race.level(len(self.seeds))
-        self.grid = {S.with_values(spec, v).config_hash(): v for v in S.grid_cells(spec)}
+        self.grid = S.grid_configs(spec)  # hash -> values
         ref = reference_values(spec) if self.race.keep_reference else None
-        self.protected = {
-            h for h, v in self.grid.items()
-            if ref is not None and all(_same(v.get(k), x) for k, x in ref.items())
-        }  # fmt: skip
+        self.protected = {h for h, v in self.grid.items() if is_reference(ref, v)}
 
     def granted(self) -> dict[str, tuple[int, bool]]:
         """Each configuration's seed count and whether it was raced out."""
         tickets = self.tickets.all("race")
-        out = {}
-        for h in self.grid:
-            r = tickets[h].result if h in tickets else {}
-            out[h] = (r.get("seeds", self.counts[0]), bool(r.get("out")))
-        return out
+        return {h: self._count(tickets.get(h)) for h in self.grid}
+
+    def _count(self, ticket) -> tuple[int, bool]:
+        r = ticket.result if ticket is not None else {}
+        return r.get("seeds", self.counts[0]), bool(r.get("out"))
 
     def seeds_for(self, config_hash: str) -> list[int]:
-        n, _ = self.granted().get(config_hash, (self.counts[0], False))
+        n, _ = self._count(self.tickets.get("race", config_hash))
         return self.seeds[:n]
 
     def racing(self, config_hash: str) -> bool:
-        n, out = self.granted().get(config_hash, (self.counts[0], False))
+        n, out = self._count(self.tickets.get("race", config_hash))
         return not out and n < len(self.seeds)
 
     def decide(self, n: int) -> dict[str, Any] | None:

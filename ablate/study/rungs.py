@@ -39,9 +39,7 @@ class Rungs:
         self.pruner = spec.search.pruner
         self.rungs = self.pruner.rungs(spec.train.epochs)
         self.sync = A.synchronous(spec)
-        self.grid = (
-            [S.with_values(spec, v).config_hash() for v in S.grid_cells(spec)] if self.sync else []
-        )
+        self.grid = S.grid_configs(spec) if self.sync else {}  # hash -> values
         self.reference = reference_values(spec) if self.pruner.keep_reference else None
 
     @property
@@ -49,9 +47,7 @@ class Rungs:
         return bool(self.rungs)
 
     def protected(self, values: dict[str, Any]) -> bool:
-        return self.reference is not None and all(
-            _same(values.get(k), v) for k, v in self.reference.items()
-        )
+        return is_reference(self.reference, values)
 
     def pause_points(self, config: Config) -> list[int]:
         """The rungs a seed of ``config`` must stop at: all but those it was kept at."""
@@ -107,7 +103,7 @@ class Rungs:
                 return None  # still training toward this rung (or not opened yet)
         ranked = {
             h: v for h, v in values.items()
-            if not self.protected(self._values.get(h, {})) and math.isfinite(v)
+            if not self.protected(self.grid[h]) and math.isfinite(v)
         }  # fmt: skip
         if config_hash not in ranked:
             return KEEP
@@ -116,14 +112,6 @@ class Rungs:
         order = sorted(ranked.values(), key=lambda v: sign * v)
         cutoff = order[k - 1]
         return KEEP if sign * value <= sign * cutoff else PRUNE
-
-    @property
-    def _values(self) -> dict[str, dict[str, Any]]:
-        if not hasattr(self, "_grid_values"):
-            self._grid_values = {
-                S.with_values(self.spec, v).config_hash(): v for v in S.grid_cells(self.spec)
-            }
-        return self._grid_values
 
 
 def reference_values(spec: S.Experiment) -> dict[str, Any] | None:
@@ -135,6 +123,11 @@ def reference_values(spec: S.Experiment) -> dict[str, Any] | None:
         first = S.grid_cells(spec)[0]
         return {a: first[a] for a in spec.search.params}
     return None
+
+
+def is_reference(reference: dict[str, Any] | None, values: dict[str, Any]) -> bool:
+    """Whether a configuration's search ``values`` are the reference's (None: no reference)."""
+    return reference is not None and all(_same(values.get(k), v) for k, v in reference.items())
 
 
 def _same(a: Any, b: Any) -> bool:
