@@ -6,7 +6,8 @@ EXPERIMENT ?= experiments/pspnet_aux_weight.yaml
 ARGS   ?=
 WORKERS ?= 2
 
-.PHONY: install sweep report ui dashboard test test-portable browser lint bench servers clean
+.PHONY: install sweep report ui dashboard test test-portable browser lint bench servers gpu-check \
+	clean
 
 # Idempotent: creates the virtual environment when missing, reinstalls when pyproject changes.
 install: $(VENV)/.installed
@@ -63,6 +64,12 @@ bench: install
 # 127.0.0.1, to try many drivers on one study (docs/scale-out.md). Prints the two URLs.
 servers: install
 	$(BIN)/python tests/servers.py
+
+# The GPU journey: the quick experiment with --gpus all --workers-per-gpu 2 and a folder of
+# images through the loader's workers; checks each run's device and that two workers shared
+# one GPU, prints images/s. Without CUDA it says so and exits 0.
+gpu-check: install
+	$(BIN)/python tests/journeys/gpu_check.py $(ARGS)
 
 clean:
 	rm -rf reports mlruns mlartifacts mlflow.db optuna.db .ablate .pytest_cache

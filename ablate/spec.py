@@ -25,6 +25,35 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ablate.errors import AblateError, ConfigError
 from ablate.registry import INJECTED
 
+# How a run is carried out, not what is compared: these may differ between the sweeps of one
+# study (more loader workers on a bigger machine, the weights kept this time) without changing
+# a configuration's hash or the study's fingerprint, so finished runs are reused. Each run still
+# logs them with the rest of its flattened experiment. (Mixed precision, channels-last and
+# everything else that changes the numbers stay part of the configuration.)
+RUNTIME = (
+    "data.params.workers",  # loader processes: the batches are the same (tested)
+    "train.threads",
+    "train.device",  # "auto" already runs one study on CPUs and GPUs alike
+    "train.eval_batch_size",  # evaluation is in eval mode: batching changes nothing
+    "train.checkpoint",
+    "train.keep",
+)
+
+
+def without_runtime(dumped: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a dumped spec without the :data:`RUNTIME` settings."""
+    import copy
+
+    out = copy.deepcopy(dumped)
+    for path in RUNTIME:
+        *parents, last = path.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=False)
@@ -302,8 +331,9 @@ class Experiment(_Strict):
 
     # -- views ------------------------------------------------------------------------------
     def training_config(self) -> dict[str, Any]:
-        """What decides a training run apart from the seed (the configuration)."""
-        d = self.model_dump(mode="json")
+        """What decides a training run apart from the seed (the configuration): the spec
+        without its :data:`RUNTIME` settings."""
+        d = without_runtime(self.model_dump(mode="json"))
         return {k: d[k] for k in ("data", "model", "terms", "combiner", "train")}
 
     def config_hash(self) -> str:

@@ -17,38 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
-from PIL import Image, ImageDraw
 
-
-def generate(root: Path, n: int, seed: int = 0) -> None:
-    """VOC layout, ``n`` training and ``n // 10`` validation images with objects on them."""
-    if (root / "ImageSets/Segmentation/train.txt").exists():
-        return
-    rng = np.random.default_rng(seed)
-    (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
-    (root / "SegmentationClass").mkdir(exist_ok=True)
-    (root / "ImageSets/Segmentation").mkdir(parents=True, exist_ok=True)
-    ids = [f"img_{i:07d}" for i in range(n + max(1, n // 10))]
-    palette = [v for c in range(256) for v in (c, (37 * c) % 256, (91 * c) % 256)]
-    for i in ids:
-        w, h = 500, 375
-        base = rng.integers(0, 255, 3)
-        img = Image.new("RGB", (w, h), tuple(int(v) for v in base))
-        mask = Image.new("P", (w, h), 0)
-        mask.putpalette(palette)
-        draw, mdraw = ImageDraw.Draw(img), ImageDraw.Draw(mask)
-        for _ in range(int(rng.integers(1, 4))):
-            x0, y0 = int(rng.integers(0, w - 60)), int(rng.integers(0, h - 60))
-            box = [x0, y0, x0 + int(rng.integers(40, 200)), y0 + int(rng.integers(40, 200))]
-            cls = int(rng.integers(1, 21))
-            draw.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-            mdraw.ellipse(box, fill=cls, outline=255, width=3)
-        img.save(root / "JPEGImages" / f"{i}.jpg", quality=90)
-        mask.save(root / "SegmentationClass" / f"{i}.png")
-    (root / "ImageSets/Segmentation/train.txt").write_text("\n".join(ids[:n]) + "\n")
-    (root / "ImageSets/Segmentation/val.txt").write_text("\n".join(ids[n:]) + "\n")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from folders import voc_ellipses as generate  # noqa: E402
 
 
 def tree_rss() -> int:

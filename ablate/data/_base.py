@@ -160,10 +160,14 @@ class StreamSplit(BaseSplit):
         key = (size, shuffle, pin)
         if key not in self._loaders:  # one loader per use: its workers persist across epochs
             sampler = _EpochSampler(len(self.samples), shuffle)
+            # The loader's own generator: otherwise each epoch's iterator draws its workers'
+            # base seed from the global stream (persistent workers: from the second epoch
+            # on), and the model's dropout would depend on how many loader workers there are.
             loader = torch.utils.data.DataLoader(
                 self.samples, batch_size=size, sampler=sampler, num_workers=self.workers,
                 pin_memory=pin, persistent_workers=self.workers > 0, collate_fn=_collate,
-                prefetch_factor=2 if self.workers > 0 else None,
+                prefetch_factor=2 if self.workers > 0 else None, generator=torch.Generator(),
+                multiprocessing_context=_loader_context() if self.workers > 0 else None,
             )  # fmt: skip
             self._loaders[key] = (loader, sampler)
         loader, sampler = self._loaders[key]
@@ -210,6 +214,21 @@ class _EpochSampler(torch.utils.data.Sampler):
             order = torch.arange(self.n)
         for i in order.tolist():
             yield (i, epoch_seed(base, i, salt=1))
+
+
+def _loader_context():
+    """Loader workers start from a fork server that has imported torch once (where the OS has
+    one): a sweep's worker is itself a spawned process, whose loaders would otherwise spawn
+    too, each worker importing torch again (23 s against 5 s for two runs of two epochs on 2
+    cores, docs/benchmarks.md); a plain fork of a process with threads and a CUDA context is
+    what the fork server avoids. The dataset still reaches its workers pickled."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return None
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "torchvision", "ablate.data._folders"])
+    return ctx
 
 
 def _collate(items):

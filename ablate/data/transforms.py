@@ -22,8 +22,6 @@ window evaluation), classification images are resized to ``size``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -57,7 +55,9 @@ def _normalize(normalize: bool) -> list:
     return steps
 
 
-def segmentation(preset: str, crop: int, ignore_index: int, normalize: bool, train: bool):
+def segmentation(
+    preset: str, crop: int, ignore_index: int, normalize: bool, train: bool
+) -> PairPipeline:
     """A callable (image, mask) -> (image [3, H, W] float, mask [H, W] long)."""
     if preset not in SEGMENTATION:
         raise ValueError(f"unknown segmentation augmentation {preset!r}; presets: {SEGMENTATION}")
@@ -73,16 +73,10 @@ def segmentation(preset: str, crop: int, ignore_index: int, normalize: bool, tra
         ]
     if train:  # every training batch has one shape: crop (padding where the image is smaller)
         steps.append(v2.RandomCrop(crop, pad_if_needed=True, fill=fill))
-    pipeline = v2.Compose(steps + _normalize(normalize))
-
-    def apply(image, mask):
-        img, m = pipeline(tv_tensors.Image(image), tv_tensors.Mask(mask))
-        return img.as_subclass(torch.Tensor), m.as_subclass(torch.Tensor).long()
-
-    return apply
+    return PairPipeline(v2.Compose(steps + _normalize(normalize)))
 
 
-def classification(preset: str, size: int, normalize: bool, train: bool) -> Callable:
+def classification(preset: str, size: int, normalize: bool, train: bool) -> ImagePipeline:
     """A callable image -> image [3, size, size] float."""
     if preset not in CLASSIFICATION:
         raise ValueError(
@@ -95,9 +89,27 @@ def classification(preset: str, size: int, normalize: bool, train: bool) -> Call
         steps = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
     else:
         steps = [v2.Resize((size, size), antialias=True)]
-    pipeline = v2.Compose(steps + _normalize(normalize))
+    return ImagePipeline(v2.Compose(steps + _normalize(normalize)))
 
-    def apply(image):
-        return pipeline(tv_tensors.Image(image)).as_subclass(torch.Tensor)
 
-    return apply
+# Module-level classes, not closures: a sweep's workers are spawned processes, and their
+# DataLoader workers receive the dataset (and so its transform) by pickling.
+class PairPipeline:
+    """(image, mask) -> (image [3, H, W] float, mask [H, W] long) through one v2 pipeline."""
+
+    def __init__(self, pipeline: v2.Compose):
+        self.pipeline = pipeline
+
+    def __call__(self, image, mask):
+        img, m = self.pipeline(tv_tensors.Image(image), tv_tensors.Mask(mask))
+        return img.as_subclass(torch.Tensor), m.as_subclass(torch.Tensor).long()
+
+
+class ImagePipeline:
+    """image -> image [3, size, size] float through one v2 pipeline."""
+
+    def __init__(self, pipeline: v2.Compose):
+        self.pipeline = pipeline
+
+    def __call__(self, image):
+        return self.pipeline(tv_tensors.Image(image)).as_subclass(torch.Tensor)

@@ -64,8 +64,9 @@ def open_storage(url: str):
 
 
 def fingerprint(spec: S.Experiment) -> str:
-    """What must not change between runs of one study (seeds may be added)."""
-    d = spec.model_dump(mode="json")
+    """What must not change between runs of one study (seeds may be added; the runtime
+    settings, ``spec.RUNTIME``, may change)."""
+    d = S.without_runtime(spec.model_dump(mode="json"))
     d["search"] = {k: v for k, v in d["search"].items() if k not in ("seeds", "confirm")}
     for p in d["search"]["params"].values():  # studies made before the field existed match
         if p.get("spaces") is True:
@@ -74,6 +75,15 @@ def fingerprint(spec: S.Experiment) -> str:
         k: d[k] for k in ("data", "model", "terms", "combiner", "train", "objective", "search")
     }
     return json.dumps(keep, sort_keys=True)
+
+
+def _changes(before: dict, now: dict) -> str:
+    """The dotted keys that differ between two fingerprints, in words."""
+    a, b = S.flatten(before), S.flatten(now)
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    shown = [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in keys[:3]]
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return "changed " + "; ".join(shown) + more if keys else "changed"
 
 
 def fingerprint_id(spec: S.Experiment) -> str:
@@ -102,10 +112,15 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str):
         study.set_user_attr("ablate.experiment", spec.name)
         study.set_user_attr("ablate.plugins", spec.plugins)
     elif stored != fp:
+        before = json.loads(stored)
+        if json.dumps(S.without_runtime(before), sort_keys=True) == fp:
+            why = ("made by an earlier ablate, whose configuration hashes included the runtime "
+                   "settings (loader workers, threads, device, checkpoint, keep)")  # fmt: skip
+        else:
+            why = f"a different experiment ({_changes(before, json.loads(fp))})"
         raise AblateError(
-            f"study {name!r} already exists in {T.mask_url(storage_url)} with a different "
-            "experiment (its configuration or search space changed); pass --study NEW_NAME "
-            "to start a new study"
+            f"study {name!r} already exists in {T.mask_url(storage_url)} with {why}; pass "
+            "--study NEW_NAME to start a new study"
         )
     if study.direction.name.lower() != direction:
         raise AblateError(f"study {name!r} exists with direction {study.direction.name.lower()}")
