@@ -110,8 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         "seeds the search never used (10000, 10001, ...); only confirmed runs may say "
         "'X is best' in the report. Running it again resumes.",
     )
-    sp.add_argument("target", help="experiment YAML file, or a study name")
+    sp.add_argument("target", help="experiment YAML file, or a study name (its own experiment)")
     sp.add_argument("--study", help="study name (default: the experiment's name)")
+    sp.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="with an experiment file: the overrides the sweep was given (repeatable)",
+    )  # fmt: skip
     sp.add_argument("--seeds", type=int, default=5, help="fresh seeds (default 5)")
     sp.add_argument("--workers", type=int, help="worker processes (as for sweep)")
     sp.add_argument("--gpus", help="GPUs to train on (as for sweep)")
@@ -214,7 +218,7 @@ def _sweep(args) -> int:
     )  # fmt: skip
     print(res.summary())
     print(
-        f"MLflow: {T.mask_url(uri)} — `make ui`, then open "
+        f"MLflow: {T.mask_url(uri)} — `{_ui_command(args)}`, then open "
         f"http://127.0.0.1:5000/#/experiments/{res.experiment_id}/runs"
     )
     if spec.search.confirm is not None and res.complete:
@@ -225,26 +229,43 @@ def _sweep(args) -> int:
         fp, settings = fingerprint_id(spec), spec.report.model_dump()
         print(f"report: {_write_report(uri, spec.name, res.study_name, out, fp, settings)}")
     elif out is not None and res.undelivered:
-        print("report: not written (MLflow does not hold every run yet); `make report` later")
+        print("report: not written (MLflow does not hold every run yet); run "
+              f"`ablate report {res.study_name}` later")  # fmt: skip
     return 0 if res.complete else 1
+
+
+def _ui_command(args) -> str:
+    uri = getattr(args, "tracking_uri", None)
+    return "ablate ui" + (f" --tracking-uri {_masked(uri)}" if uri else "")
 
 
 def _confirm(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
-    from ablate.study.adapter import DEFAULT_STORAGE, fingerprint_id
+    from ablate.study.adapter import DEFAULT_STORAGE, differs, fingerprint_id
     from ablate.study.confirm import spec_of_study
     from ablate.study.driver import check_study_name
 
     uri = T.tracking_uri(args.tracking_uri)
     T.check_tracking_uri(uri)
+    storage = args.storage or DEFAULT_STORAGE
     if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
-        spec = S.load(args.target, check_search=False)
+        spec = S.load(args.target, args.overrides, check_search=False)
         study = args.study or spec.name
+        check_study_name(study)
+        changed = differs(storage, study, spec)
+        if changed:
+            raise AblateError(
+                f"study {study!r} was swept with another version of {args.target} ({changed}): "
+                f"confirm it as it was swept with `ablate confirm {study}`, or give this "
+                "command the sweep's --set overrides"
+            )
     else:
+        if args.overrides:
+            raise AblateError("--set goes with an experiment file; a study confirms its own")
         study = args.study or args.target
-        spec = spec_of_study(args.storage or DEFAULT_STORAGE, study)
-    check_study_name(study)
+        check_study_name(study)
+        spec = spec_of_study(storage, study)
     if args.seeds < 2:
         raise AblateError("--seeds must be at least 2")
     out = None if args.no_report else _report_folder(args.out, study)
@@ -274,14 +295,20 @@ def _run_confirm(spec, study: str, seeds: int, args, uri: str):
     return res
 
 
-def _report_folder(out: Path | None, study: str) -> Path:
-    """The report folder, made and checked writable before anything trains."""
+def _report_folder(out: Path | None, study: str, make: bool = False) -> Path:
+    """The report folder, checked writable before anything trains (in the folder, or in its
+    nearest existing parent, so that a sweep whose runs all fail leaves no empty folder);
+    ``make``: created."""
     import tempfile
 
     out = out or Path("reports") / study
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out):
+        if make:
+            out.mkdir(parents=True, exist_ok=True)
+        where = next(p for p in (out, *out.absolute().parents) if p.exists())
+        if not where.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        with tempfile.NamedTemporaryFile(dir=where):
             pass
     except OSError as exc:
         raise AblateError(f"--out {out}: cannot write there ({exc.strerror})") from None
@@ -298,7 +325,7 @@ def _write_report(
 ) -> Path:
     from ablate.report.render import build_report, write_dashboard_index
 
-    out = _report_folder(out, study)
+    out = _report_folder(out, study, make=True)
     path = build_report(uri, experiment, study, out, fingerprint=fingerprint, settings=settings)
     write_dashboard_index(Path("reports"), Path("dashboards"))
     return path

@@ -183,3 +183,38 @@ def test_a_voc_folder_trains_with_the_pspnet_preset_through_the_data_loader(tmp_
     data = DATASETS.get("voc_folder")(root=str(tmp_path / "voc"), workers=0)
     base = TASKS["segmentation"].baseline(data, "mask")
     assert rows[0] == {"baseline/miou": base["miou"], "baseline/pixel_acc": base["pixel_acc"]}
+
+
+@pytest.mark.parametrize("name", ["voc_folder", "multilabel_csv"])
+def test_a_streamed_split_reaches_its_loader_workers_pickled(tmp_path, name):
+    """A sweep's workers are spawned processes and their loader workers start from a fork
+    server: the dataset and its transforms travel pickled (pytest's own process forks, so a
+    loader test alone would never notice a closure)."""
+    import pickle
+
+    write_voc(tmp_path / "data") if name == "voc_folder" else write_csv(tmp_path / "data")
+    data = DATASETS.get(name)(root=str(tmp_path / "data"), workers=0)
+    for split in (data.train, data.val):
+        copy = pickle.loads(pickle.dumps(split.samples))
+        x, y = copy[(0, 123)]
+        x0, y0 = split.samples[(0, 123)]
+        assert torch.equal(x, x0) and all(torch.equal(y[k], y0[k]) for k in y0)
+
+
+def test_the_number_of_loader_workers_changes_no_number_of_a_training(tmp_path, tiny_raw):
+    """Loader workers are a runtime setting (not in the configuration hash): a run with 0 and
+    one with 2 must train the same model. The model's dropout draws from the global stream,
+    which a loader must not touch (it did, from the second epoch of persistent workers)."""
+    from ablate.train import fit
+
+    write_voc(tmp_path / "voc", n_train=6, n_val=2, size=(40, 30))
+    rows = {}
+    for workers in (0, 2):
+        tiny_raw["data"] = {"name": "voc_folder",
+                            "params": {"root": str(tmp_path / "voc"), "crop": 24,
+                                       "workers": workers}}  # fmt: skip
+        tiny_raw["train"] |= {"epochs": 3, "batch_size": 3}
+        spec = S.validate(tiny_raw, check_search=False)
+        rows[workers] = fit(spec, seed=0, progress=False).history
+    keys = ["train/loss", "train/main", "train/aux", "val/loss", "val/miou"]
+    assert [[r[k] for k in keys] for r in rows[0]] == [[r[k] for k in keys] for r in rows[2]]

@@ -99,7 +99,8 @@ def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
         others = [x for x in tested["label"] if x != top["label"]]
         text = (
             f"**{top['label']} is best**, confirmed {where}: {metric} {top['mean']:.3f} {ci} "
-            f"(95% t-interval over the fresh seeds); {', '.join(others)} are worse there (95%)."
+            f"(95% t-interval over the fresh seeds); {', '.join(others)} "
+            f"{'is' if len(others) == 1 else 'are'} worse there (95%)."
         )
     elif a.tested >= 2:
         text = (

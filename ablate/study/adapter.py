@@ -90,8 +90,10 @@ def fingerprint_id(spec: S.Experiment) -> str:
     return hashlib.sha256(fingerprint(spec).encode()).hexdigest()[:12]
 
 
-def open_study(storage, name: str, spec: S.Experiment, storage_url: str):
-    """Create or load the study; refuse one that holds a different experiment."""
+def open_study(storage, name: str, spec: S.Experiment, storage_url: str, confirm: bool = False):
+    """Create or load the study; refuse one that holds a different experiment. A search (not
+    a confirmation) records its whole experiment, report settings and runtime settings
+    included, for ``ablate confirm STUDY`` and ``ablate report STUDY``."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -124,9 +126,29 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str):
         )
     if study.direction.name.lower() != direction:
         raise AblateError(f"study {name!r} exists with direction {study.direction.name.lower()}")
+    if confirm:
+        return study
     if study.user_attrs.get("ablate.seeds") != spec.search.seeds:
         study.set_user_attr("ablate.seeds", spec.search.seeds)
+    dumped = spec.model_dump(mode="json")
+    if study.user_attrs.get("ablate.spec") != dumped:
+        study.set_user_attr("ablate.spec", dumped)
     return study
+
+
+def differs(storage_url: str, name: str, spec: S.Experiment) -> str | None:
+    """How the study's experiment differs from ``spec`` ("changed a: 1 -> 2"), or None when it
+    is the same (or there is no such study yet)."""
+    import optuna
+
+    try:
+        attrs = optuna.load_study(study_name=name, storage=db_url(storage_url)).user_attrs
+    except KeyError:
+        return None
+    stored = attrs.get("ablate.fingerprint")
+    if stored is None or stored == fingerprint(spec):
+        return None
+    return _changes(json.loads(stored), json.loads(fingerprint(spec)))
 
 
 def make_sampler(spec: S.Experiment):

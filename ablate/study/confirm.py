@@ -69,6 +69,8 @@ def spec_of_study(storage: str, study: str) -> S.Experiment:
         raise AblateError(f"no study named {study!r} in the Optuna storage") from None
     if "ablate.fingerprint" not in attrs:
         raise AblateError(f"study {study!r} was not made by ablate sweep")
+    if "ablate.spec" in attrs:  # the last search's experiment, report settings included
+        return S.validate(attrs["ablate.spec"], check_search=False)
     raw = json.loads(attrs["ablate.fingerprint"])
     raw["name"] = attrs.get("ablate.experiment", study)
     raw["plugins"] = attrs.get("ablate.plugins", [])

@@ -79,6 +79,8 @@ class SweepResult:
     pruned_configs: int = 0
     raced_out: int = 0  # configurations that stopped short of every seed (search.race)
     failure_kinds: dict[str, int] = field(default_factory=dict)
+    # Each distinct reason runs failed for: its first line -> [kind, count, one run's id]
+    failures: dict[str, list] = field(default_factory=dict)
     stopped: str | None = None  # why the sweep ended early, if it did
     undelivered: int = 0  # journal operations MLflow has not received yet
     configs: int = 0  # distinct configurations
@@ -111,7 +113,20 @@ class SweepResult:
             line += f"; stopped: {self.stopped}"
         if self.undelivered:
             line += f"; {self.undelivered} tracking writes wait in the journal for MLflow"
-        return line
+        return "\n".join([line, *self.failure_lines()])
+
+    def failure_lines(self) -> list[str]:
+        """Why runs failed: one line per distinct reason (its first line, how many, one run);
+        a single line when every run of this sweep failed for the same reason."""
+        def run(r: list) -> str:
+            return f"MLflow run {r[2]}" if r[2] else "MLflow run not stored yet"
+
+        if len(self.failures) == 1 and self.failed and not self.trained and not self.reused:
+            ((reason, r),) = self.failures.items()
+            return [f"every run failed with the same {r[0]}: {reason} ({r[1]} runs; e.g. "
+                    f"{run(r)})"]  # fmt: skip
+        return [f"  {r[1]} failed ({r[0]}): {reason} (e.g. {run(r)})"
+                for reason, r in sorted(self.failures.items(), key=lambda kv: -kv[1][1])]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -169,7 +184,7 @@ class Driver:
         T.check_tracking_uri(uri)
         storage_url = opts.storage or A.DEFAULT_STORAGE
         rdb = A.open_storage(storage_url)
-        self.study = A.open_study(rdb, self.name, spec, storage_url)
+        self.study = A.open_study(rdb, self.name, spec, storage_url, opts.confirm is not None)
         self.tickets = Tickets(A.db_url(storage_url), self.name, self.owner, A.GRACE_S)
         with T.first_use(uri):  # MlflowClient() opens the store: may create its tables
             c = T.retried(lambda: T.client(uri))
@@ -184,7 +199,8 @@ class Driver:
         self.records = Records(self.journal, self.tickets, exp_id, self.name,
                                f"{self.name}@{fp}:{code}", provenance)  # fmt: skip
         self._adopt_orphans()
-        self.records.open_study_run(c, spec, storage_url, opts.overrides)
+        self.records.open_study_run(c, spec, storage_url, opts.overrides,
+                                    confirm=opts.confirm is not None)  # fmt: skip
         self.records.import_finished(c)
         self.records.end_orphaned_runs(c)
         if opts.confirm is not None:
@@ -196,7 +212,7 @@ class Driver:
             if spec.search.race is not None:
                 self.source.racing = self.racing = Racing(spec, self.tickets)
         self.rungs = Rungs(spec, self.study, self.tickets)
-        if spec.search.pruner.name != "none" and not self.rungs.active:
+        if spec.search.pruner.name != "none" and not self.rungs.active and not opts.confirm:
             _say(
                 f"ablate: search.pruner {spec.search.pruner.name!r} has no rung below "
                 f"train.epochs={spec.train.epochs}: nothing will be pruned"
@@ -499,6 +515,9 @@ class Driver:
         self._share(cell)
         self.result.failed += 1
         self.result.failure_kinds[kind] = self.result.failure_kinds.get(kind, 0) + 1
+        first = (reason.strip().splitlines() or ["(no message)"])[0][:300]
+        seen = self.result.failures.setdefault(first, [kind, 0, cell.run_key])
+        seen[1] += 1
         self._progress(1)
         limit = self.opts.max_failures
         if limit is not None and self.result.failed >= limit:
@@ -677,6 +696,8 @@ class Driver:
             self.records.settle()
         self.result.undelivered = 0 if delivered else max(1, self.journal.pending())
         self.result.study_run_id = self.journal.run_id(self.records.study_key)
+        for seen in self.result.failures.values():  # run keys -> MLflow's run ids
+            seen[2] = self.journal.run_id(seen[2]) if seen[2] else None
 
     def _finish_counts(self) -> None:
         """Cells finished and expected, study-wide: a sampler that proposes one configuration

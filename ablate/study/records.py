@@ -38,7 +38,9 @@ class Records:
         return f"{self.study_key}/{config_hash}"
 
     # -- the shared runs --------------------------------------------------------------------
-    def open_study_run(self, c, spec: S.Experiment, storage_url: str, overrides: list[str]):
+    def open_study_run(
+        self, c, spec: S.Experiment, storage_url: str, overrides: list[str], confirm=False
+    ):
         key = self.study_key
         ticket = self.tickets.claim("study_run", key)
         if ticket.won:
@@ -55,13 +57,17 @@ class Records:
                 self.creating[("study_run", key)] = key
         else:
             self.journal.expect(key, self.experiment_id)
-        # Tags, not params: they change between sweeps of one study (seeds may be added).
-        self.journal.set_tags(
-            key, {"ablate.seeds": json.dumps(spec.search.seeds),
-                  "ablate.overrides": json.dumps(overrides)[:5000],
-                  "ablate.report_settings": spec.report.model_dump_json()[:5000],
-                  "ablate.race_alpha": str(spec.search.race.alpha if spec.search.race else 0)}
-        )  # fmt: skip
+        # Tags, not params: they change between sweeps of one study (seeds may be added). A
+        # confirmation keeps what the search said (its seeds, overrides, racing's alpha); the
+        # report settings are the experiment's, the study's own when confirmed by name.
+        tags = {"ablate.report_settings": spec.report.model_dump_json()[:5000]}
+        if not confirm:
+            tags |= {
+                "ablate.seeds": json.dumps(spec.search.seeds),
+                "ablate.overrides": json.dumps(overrides)[:5000],
+                "ablate.race_alpha": str(spec.search.race.alpha if spec.search.race else 0),
+            }
+        self.journal.set_tags(key, tags)
         self.journal.set_status(key, "RUNNING")
 
     def open_config_run(
