@@ -118,6 +118,7 @@ class SweepResult:
     def failure_lines(self) -> list[str]:
         """Why runs failed: one line per distinct reason (its first line, how many, one run);
         a single line when every run of this sweep failed for the same reason."""
+
         def run(r: list) -> str:
             return f"MLflow run {r[2]}" if r[2] else "MLflow run not stored yet"
 
@@ -125,8 +126,10 @@ class SweepResult:
             ((reason, r),) = self.failures.items()
             return [f"every run failed with the same {r[0]}: {reason} ({r[1]} runs; e.g. "
                     f"{run(r)})"]  # fmt: skip
-        return [f"  {r[1]} failed ({r[0]}): {reason} (e.g. {run(r)})"
-                for reason, r in sorted(self.failures.items(), key=lambda kv: -kv[1][1])]
+        return [
+            f"  {r[1]} failed ({r[0]}): {reason} (e.g. {run(r)})"
+            for reason, r in sorted(self.failures.items(), key=lambda kv: -kv[1][1])
+        ]
 
 
 class Interrupted(KeyboardInterrupt):
