@@ -20,12 +20,39 @@ MAX_STRUCTURES = 8  # distinct (data, model, terms, method) combinations checked
 
 
 def preflight(spec: S.Experiment, placed_on_gpu: bool = False) -> None:
-    """Check the base configuration and each structurally different one the search can make."""
+    """Check the base configuration and each structurally different one the search can make:
+    every file of the data first, then one step of each (the first through the real loader)."""
     check_device(spec.train.device, placed_on_gpu)
+    candidates = structures(spec)
+    verify_data(candidates)
     if spec.train.function is not None:
         return  # a loop of the user's own: what it builds is its business
-    for s in structures(spec):
-        check(s)
+    for i, s in enumerate(candidates):
+        check(s, real_loader=i == 0)
+
+
+def verify_data(specs: list[S.Experiment]) -> None:
+    """Every file each distinct dataset will read, read once (the dataset's ``verify``): a
+    truncated image is one line and exit 2 here, not a failure in every run."""
+    import sys
+    import time
+
+    from ablate.registry import DATASETS
+
+    seen = set()
+    for s in specs:
+        key = json.dumps([s.data.name, s.data.params], sort_keys=True, default=str)
+        verify = getattr(DATASETS.get(s.data.name), "verify", None)
+        if verify is None or key in seen:
+            continue
+        seen.add(key)
+        start = time.perf_counter()
+        try:
+            what = verify(**s.data.params)
+        except ValueError as exc:
+            raise ConfigError("data.params.root", str(exc)) from None
+        print(f"ablate: checked {what} of {s.data.params.get('root', s.data.name)} in "
+              f"{time.perf_counter() - start:.1f} s", file=sys.stderr)  # fmt: skip
 
 
 def structures(spec: S.Experiment) -> list[S.Experiment]:
@@ -69,8 +96,10 @@ def check_device(device: str, placed_on_gpu: bool) -> None:
         )
 
 
-def check(spec: S.Experiment) -> None:
-    """Build the configuration on the CPU and run one training and one validation step."""
+def check(spec: S.Experiment, real_loader: bool = False) -> None:
+    """Build the configuration on the CPU and run one training and one validation step;
+    ``real_loader``: their samples read as training reads them (a streamed split's loader,
+    with its worker processes, which receive the dataset pickled)."""
     import torch
 
     from ablate.tasks import TASKS
@@ -87,7 +116,14 @@ def check(spec: S.Experiment) -> None:
                 f"cannot build the experiment: {type(exc).__name__}: {_first_line(exc)}"
             ) from None
         data, model = parts.data, parts.model
-        x, y = data.train.first_batch(2)
+        try:
+            x, y = _first(data.train, spec.train.batch_size, real_loader, train=True)
+            xv, yv = _first(data.val, spec.train.eval_batch_size, real_loader, train=False)
+        except Exception as exc:  # noqa: BLE001  (the loader, its workers, a user's dataset)
+            raise ConfigError(
+                "data", f"{spec.data.name!r} cannot be read: {type(exc).__name__}: "
+                f"{_first_line(exc)}",
+            ) from None  # fmt: skip
         model.train()
         try:
             outputs = model(x)
@@ -112,7 +148,6 @@ def check(spec: S.Experiment) -> None:
                     f"{parts.targets[t.name]!r} {_shape(target)}: {_first_line(exc)}",
                 ) from None
         model.eval()
-        xv, yv = data.val.first_batch(2)
         with torch.no_grad():
             out = model(xv)["out"]
         metrics = TASKS[data.task](data.num_classes, data.ignore_index)
@@ -127,6 +162,20 @@ def check(spec: S.Experiment) -> None:
                 f"{_shape(yv[data.default_target])}: {_first_line(exc)}",
             ) from None
     check_objective(spec, [f"val/{k}" for k in measured])
+
+
+def _first(split, batch_size: int, real_loader: bool, train: bool):
+    """Two samples of the split: the start of its first real batch (read as training reads
+    it, loader workers included), else read directly."""
+    if not real_loader:
+        return split.first_batch(2)
+    batches = split.batches(batch_size, shuffle=train, seed=0, epoch=0)
+    try:
+        x, y = next(batches)
+    finally:
+        batches.close()
+        getattr(split, "close", lambda: None)()  # stop the loader's workers
+    return x[:2], {k: v[:2] for k, v in y.items()}
 
 
 def check_objective(spec: S.Experiment, val_metrics: list[str]) -> None:

@@ -101,5 +101,11 @@ def source_tags() -> dict[str, str]:
             tags["ablate.git.dirty"] = "true" if status.stdout.strip() else "false"
     except (OSError, subprocess.SubprocessError):
         pass
+    # MLflow's run page shows mlflow.source.git.commit: where the entry point is not in a
+    # repository (ablate installed from a package), the working directory's commit is the one
+    # that says which experiments and plug-ins ran, as the fluent API would record it when run
+    # from there.
+    if "ablate.git.commit" in tags:
+        tags.setdefault("mlflow.source.git.commit", tags["ablate.git.commit"])
     tags["mlflow.source.name"] = tags.get("mlflow.source.name") or " ".join(sys.argv)[:500]
     return tags

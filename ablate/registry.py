@@ -102,6 +102,20 @@ def _import(module: str, what: str) -> None:
         importlib.import_module(module)
     except ImportError as exc:
         raise AblateError(f"cannot import {what} module {module!r}: {exc}") from None
+    except SyntaxError as exc:
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "its source"
+        raise AblateError(
+            f"cannot import {what} module {module!r}: SyntaxError: {exc.msg} ({where})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001  (the module's own code raised while imported)
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if module.replace(".", "/") in f.filename.replace("\\", "/")]
+        at = f" ({mine[-1].filename}, line {mine[-1].lineno})" if mine else ""
+        raise AblateError(
+            f"cannot import {what} module {module!r}: {type(exc).__name__}: {exc}{at}"
+        ) from None
     _loaded.add(module)
 
 

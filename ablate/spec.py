@@ -362,9 +362,12 @@ def load(
     if not path.is_file():
         raise AblateError(f"experiment file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        with path.open() as f:
+            raw = yaml.safe_load(f)
     except yaml.YAMLError as exc:
-        raise AblateError(f"{path}: not valid YAML: {exc}") from None
+        raise AblateError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AblateError(f"{path}: cannot read it ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError("", "the file must hold a mapping at its top level", str(path))
     for item in overrides:
@@ -418,8 +421,19 @@ def apply_override(raw: dict, item: str) -> None:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise AblateError(f"--set {key}: value is not valid YAML: {exc}") from None
+        raise AblateError(f"--set {key}: value is not valid YAML: {_yaml_problem(exc)}") from None
     set_path(raw, key.strip(), value)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: what is wrong, and where (line and column)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{problem}{where}" + (f" ({context})" if context else "")
 
 
 def set_path(raw: dict, dotted: str, value: Any) -> None:

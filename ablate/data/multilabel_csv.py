@@ -15,7 +15,7 @@ import torch
 from ablate.data import transforms as T
 from ablate.data._base import Dataset, StreamSplit
 from ablate.data._folders import ImageFiles
-from ablate.data._images import need_dir
+from ablate.data._images import need_dir, verify_images
 from ablate.registry import DATASETS
 
 
@@ -63,6 +63,16 @@ def check(
                     f"{name} line {line}: label {unknown[0]!r} of {image!r} is not in classes "
                     f"({', '.join(classes or [])})"
                 )
+
+
+def verify(root: str, train_csv: str = "train.csv", val_csv: str = "val.csv",
+           label_sep: str = " ", **_) -> str:  # fmt: skip
+    """Every image both CSV files list is there and complete; says what was checked."""
+    base = Path(root).expanduser()
+    paths = [base / image for name in (train_csv, val_csv)
+             for image, _ in _read(base / name, label_sep)]  # fmt: skip
+    verify_images(paths, "image")
+    return f"{len(paths)} images"
 
 
 @DATASETS.register("multilabel_csv")
@@ -125,3 +135,4 @@ def multilabel_csv(
 
 
 multilabel_csv.check = check
+multilabel_csv.verify = verify

@@ -14,7 +14,7 @@ from typing import Literal
 from ablate.data import transforms as T
 from ablate.data._base import Dataset, StreamSplit
 from ablate.data._folders import SegmentationFiles
-from ablate.data._images import need_dir
+from ablate.data._images import need_dir, verify_images
 from ablate.registry import DATASETS
 
 VOC_CLASSES = [
@@ -44,6 +44,23 @@ def check(root: str, train_split: str = "train", val_split: str = "val", **_) ->
         need_dir(base / sub, LAYOUT)
     for split in (train_split, val_split):
         _ids(base, split)
+
+
+def verify(root: str, train_split: str = "train", val_split: str = "val",
+           max_images: int | None = None, **_) -> str:  # fmt: skip
+    """Every image and mask of both splits is there and complete, and each mask has its
+    image's size; says what was checked."""
+    base = Path(root).expanduser()
+    ids = [i for split in (train_split, val_split) for i in _ids(base, split)[:max_images]]
+    images = verify_images([base / "JPEGImages" / f"{i}.jpg" for i in ids], "image")
+    masks = verify_images([base / "SegmentationClass" / f"{i}.png" for i in ids], "mask")
+    for i, a, b in zip(ids, images, masks, strict=True):
+        if a != b:
+            raise ValueError(
+                f"mask {str(base / 'SegmentationClass' / f'{i}.png')!r} is {b[0]}x{b[1]} but its "
+                f"image is {a[0]}x{a[1]}"
+            )
+    return f"{len(ids)} images and their masks"
 
 
 @DATASETS.register("voc_folder")
@@ -108,3 +125,4 @@ def voc_folder(
 
 
 voc_folder.check = check
+voc_folder.verify = verify

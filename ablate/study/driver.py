@@ -406,7 +406,6 @@ class Driver:
                   "fit_s": fit_s, "epochs": r["epochs"]}  # fmt: skip
         key = cell.run_key
         self.journal.log_metrics(key, {"objective": r["objective"]}, r["epochs"] - 1)
-        self.journal.set_tags(key, _device_tags(r))
         if self.tickets.set("cell", cell.id, "trained", result):
             self.journal.set_status(key, "FINISHED", cell=cell.id)
             cell.state, cell.result = "done", result
@@ -804,13 +803,6 @@ def _owner(ticket) -> str | None:
 
 def _tags_op(key: str, reason: str, kind: str) -> dict:
     return {"op": "tags", "run": key, "tags": {T.FAILURE: reason, T.FAILURE_KIND: kind}}
-
-
-def _device_tags(r: dict) -> dict[str, str]:
-    tags = {"ablate.device": r["device"]}
-    if r["device"].startswith("cuda"):
-        tags["ablate.gpu"] = r["device_name"]
-    return tags
 
 
 def _bar(total: int, enabled: bool, name: str):

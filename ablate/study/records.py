@@ -116,13 +116,7 @@ class Records:
         name = f"{config.label} seed={cell.seed}".strip()
         self.journal.create_run(key, self.experiment_id, name, tags, parent=config.run_key)
         self.journal.log_params(key, {**config.values, "seed": cell.seed, **config.spec.flatten()})
-        # The resolved experiment this run trained (the trial's values written in), as a file.
-        files = self.journal.files(key)
-        spec = config.spec.model_dump(mode="json")
-        (files / "experiment.yaml").write_text(
-            f"# ablate seed run: {name}\n# seed: {cell.seed}\n" + yaml.safe_dump(spec)
-        )
-        self.journal.log_artifacts(key, str(files / "experiment.yaml"), None)
+        write_experiment_file(self.journal, key, config.spec, name, cell.seed)
 
     def resume_seed_run(self, key: str, attempt: int) -> None:
         """An earlier attempt's run, continued from its checkpoint (same MLflow run)."""
@@ -175,6 +169,15 @@ class Records:
             if not live:
                 stale.append(r)
         return T.mark_interrupted(c, stale, "interrupted: the process ended before the run did")
+
+
+def write_experiment_file(journal: Journal, key: str, spec: S.Experiment, name: str, seed: int):
+    """The resolved experiment a run trained (a trial's values written in), as the run's
+    artifact ``experiment.yaml``."""
+    files = journal.files(key)
+    text = yaml.safe_dump(spec.model_dump(mode="json"))
+    (files / "experiment.yaml").write_text(f"# ablate seed run: {name}\n# seed: {seed}\n{text}")
+    journal.log_artifacts(key, str(files / "experiment.yaml"), None)
 
 
 def study_params(spec: S.Experiment, storage_url: str) -> dict[str, Any]:

@@ -48,14 +48,10 @@ def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
 
     from ablate import provenance
     from ablate import spec as S
-    from ablate.checkpoint import Checkpoints
-    from ablate.tracking.reporter import JournalReporter, SystemMetrics
     from ablate.train import TrainingError
-    from ablate.train import run as train
 
     provenance.PINNED = p.get("code_version")
-    cell, key, metric = p["cell"], p["run_key"], p["objective_metric"]
-    checkpoints = Path(p["checkpoints"]) if p.get("checkpoints") else None
+    cell, metric = p["cell"], p["objective_metric"]
     stopped = []
 
     def emit(op: dict) -> None:
@@ -72,37 +68,17 @@ def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
         if metric in values:
             outbox.send(("epoch", cell, step, float(values[metric])))
 
-    reporter = JournalReporter(emit, key, stop, on_epoch)
-    import torch
-
-    emit({"op": "tags", "run": key, "tags": {  # what this worker really got (its placement)
-        "ablate.cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "(unset: all)"),
-        "ablate.threads": str(torch.get_num_threads()),
-        "ablate.host": os.uname().nodename,
-        "ablate.worker_pid": str(os.getpid()),
-    }})  # fmt: skip
-    interval = float(os.environ.get("ABLATE_SYSTEM_METRICS_S", "10"))
-    monitor = SystemMetrics(emit, key, interval).start() if interval > 0 else None
     try:
         spec = S.validate(p["spec"], check_search=False)
-        result = train(spec, p["seed"], reporter, progress=False, checkpoints=checkpoints,
-                       pause=p.get("pause"))  # fmt: skip
-        reporter.flush()
+        checkpoints = Path(p["checkpoints"]) if p.get("checkpoints") else None
+        result = train_seed(spec, p["seed"], p["run_key"], emit, Path(p["files"]),
+                            checkpoints=checkpoints, pause=p.get("pause"), stop=stop,
+                            on_epoch=on_epoch)  # fmt: skip
         if result.paused:  # at a rung: the checkpoint stays, the driver decides what follows
             outbox.send(("paused", cell, {"epochs": len(result.history),
                                           "value": result.objective,
                                           "fit_s": result.wall_time_s}))  # fmt: skip
             return False
-        tags = {}
-        if result.resumed_from is not None:
-            tags["ablate.resumed_from_epoch"] = str(result.resumed_from)
-        if result.model is not None:  # train.keep: the weights, as an MLflow model
-            _save_model(result.model, Path(p["files"]) / "model", emit, key)
-            tags["ablate.kept_epoch"] = str(result.kept_epoch)
-        if tags:
-            emit({"op": "tags", "run": key, "tags": tags})
-        if checkpoints is not None:
-            Checkpoints(checkpoints).clear()  # finished: nothing to resume any more
         outbox.send(
             ("done", cell, {
                 "objective": result.objective,
@@ -115,17 +91,68 @@ def run_cell(p: dict[str, Any], inbox, outbox) -> bool:
         )  # fmt: skip
         return False
     except TrainingError as exc:
-        reporter.flush()
         outbox.send(("failed", cell, f"{type(exc).__name__}: {exc}", DIVERGED))
         return False
     except Exception as exc:  # noqa: BLE001  (reported to the driver, which decides)
-        reporter.flush()
         kind = CUDA if _is_cuda_error(exc) else ERROR
         outbox.send(("failed", cell, f"{type(exc).__name__}: {exc}"[:4000], kind))
         return kind == CUDA
+
+
+def train_seed(spec, seed: int, key: str, emit, files, *, checkpoints=None, pause=None,
+               stop=None, on_epoch=None):  # fmt: skip
+    """One seed run, the same whether ``ablate run`` or a sweep's worker trains it: what the
+    process really got (placement tags), MLflow's system metrics, the training, the kept
+    weights (``train.keep``) as the run's ``model``, the closing tags. Everything goes out as
+    journal operations through ``emit``; a failure is raised after what was measured is sent.
+
+    Args:
+        spec: the resolved experiment of this run.
+        seed: the training seed.
+        key: the run's journal key.
+        emit: sends one journal operation.
+        files: a folder for the run's artifacts (the saved model).
+        checkpoints: the run's checkpoint folder (None: no checkpoints).
+        pause: rungs to stop at, checkpointed.
+        stop: asked after each epoch whether to stop.
+        on_epoch: called with each epoch's metrics.
+    """
+    import torch
+
+    from ablate.checkpoint import Checkpoints
+    from ablate.tracking.reporter import JournalReporter, SystemMetrics
+    from ablate.train import run as train
+
+    reporter = JournalReporter(emit, key, stop or (lambda: False), on_epoch)
+    emit({"op": "tags", "run": key, "tags": {  # what this process really got (its placement)
+        "ablate.cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "(unset: all)"),
+        "ablate.threads": str(torch.get_num_threads()),
+        "ablate.host": os.uname().nodename,
+        "ablate.worker_pid": str(os.getpid()),
+    }})  # fmt: skip
+    interval = float(os.environ.get("ABLATE_SYSTEM_METRICS_S", "10"))
+    monitor = SystemMetrics(emit, key, interval).start() if interval > 0 else None
+    try:
+        result = train(spec, seed, reporter, progress=False, checkpoints=checkpoints,
+                       pause=pause)  # fmt: skip
     finally:
+        reporter.flush()
         if monitor is not None:
             monitor.stop()
+    if result.paused:
+        return result
+    tags = {"ablate.device": result.device}
+    if result.device.startswith("cuda"):
+        tags["ablate.gpu"] = result.device_name
+    if result.resumed_from is not None:
+        tags["ablate.resumed_from_epoch"] = str(result.resumed_from)
+    if result.model is not None:  # train.keep: the weights, as an MLflow model
+        _save_model(result.model, files / "model", emit, key)
+        tags["ablate.kept_epoch"] = str(result.kept_epoch)
+    emit({"op": "tags", "run": key, "tags": tags})
+    if checkpoints is not None:
+        Checkpoints(checkpoints).clear()  # finished: nothing to resume any more
+    return result
 
 
 def _save_model(model, folder, emit, key: str) -> None:

@@ -67,6 +67,12 @@ class User:
         )  # fmt: skip
         return Result(list(map(str, args)), p.returncode, p.stdout, p.stderr)
 
+    def python(self, code: str, timeout: float = 300) -> Result:
+        """A Python snippet, as the user would run it in their folder."""
+        p = subprocess.run([sys.executable, "-c", code], cwd=self.home, env=self.env, text=True,
+                           capture_output=True, timeout=timeout)  # fmt: skip
+        return Result(["(python)", code[:60]], p.returncode, p.stdout, p.stderr)
+
     def start(self, *args: str) -> subprocess.Popen:
         """``ablate ...`` in the background (its own process group), output to files."""
         log = self.home / f"console-{time.monotonic_ns()}.log"
