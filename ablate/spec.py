@@ -413,6 +413,19 @@ def with_values(spec: Experiment, values: Mapping[str, Any]) -> Experiment:
     return new
 
 
+def label(values: Mapping[str, Any]) -> str:
+    """A configuration's name from its search values: ``aux_weight=0.6 method=dwa`` (floats to
+    6 significant digits, still written as floats: 1.0, not 1)."""
+
+    def short(v: Any) -> str:
+        if not isinstance(v, float):
+            return str(v)
+        text = f"{v:.6g}"
+        return text if any(c in text for c in ".enai") else f"{text}.0"
+
+    return " ".join(f"{k}={short(v)}" for k, v in values.items()) or "default"
+
+
 def apply_override(raw: dict, item: str) -> None:
     """Apply one ``dotted.key=value`` override (the value is parsed as YAML)."""
     key, sep, text = item.partition("=")

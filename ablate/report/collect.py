@@ -239,8 +239,13 @@ def _one_per_cell(runs, seed_list: list[int] | None) -> tuple[list, dict[str, in
 
 
 def _parse(text: str | None):
+    """A logged parameter's value: JSON, or Python's spelling of a bool or None (MLflow holds
+    ``str(value)``, so a swept ``true`` comes back as "True")."""
     if text is None:
         return None
+    python = {"True": True, "False": False, "None": None}
+    if text in python:
+        return python[text]
     try:
         return json.loads(text)
     except (json.JSONDecodeError, TypeError):

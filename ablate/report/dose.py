@@ -182,6 +182,9 @@ def two_factor(
     if d["A"].nunique() < 2 or d["B"].nunique() < 2 or d["seed"].nunique() < 2:
         return None
     d["A"], d["B"] = d["A"].astype(str), d["B"].astype(str)
+    cells = d.groupby(["A", "B"]).size()
+    if len(cells) < d["A"].nunique() * d["B"].nunique():
+        return None  # not crossed (a sampler's trials): the effects are confounded
     fit = smf.ols("y ~ C(seed) + C(A) * C(B)", d).fit()
     if fit.df_resid < 1 or not math.isfinite(fit.mse_resid) or fit.mse_resid <= 0:
         return None

@@ -12,7 +12,7 @@ def _save(fig, path: Path) -> None:
     import os
 
     tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, format="png")
+    fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
     os.replace(tmp, path)
 
 
@@ -106,7 +106,7 @@ def metric_vs_param(
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="majority-class baseline")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} vs {alias}" + (" (95% t-intervals)" if others else ""))
-    ax.legend(loc="best", fontsize="x-small")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
@@ -120,7 +120,7 @@ def learning_curves(
     """Per-epoch validation metric, mean over seeds with a 95% band, one line per setting;
     configurations a pruner stopped dashed, up to their rung."""
     plt, sns = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
     data = curves.assign(run="finished")
     if pruned is not None and not pruned.empty:
         data = pd.concat([data, pruned.assign(run="pruned")], ignore_index=True)
@@ -145,8 +145,9 @@ def learning_curves(
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(f"Learning curves: {metric} per epoch (mean over seeds)")
-    if hue is not None:
-        ax.legend(title=hue, fontsize="x-small", ncol=2)
+    if hue is not None or style is not None:  # beside the axes: it must not cover a curve
+        ax.legend(title=hue, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1),
+                  borderaxespad=0)  # fmt: skip
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -104,8 +104,9 @@ def build_report(
 
     figures = _figures(runs, a, doses, two, out)
     lines = _markdown(runs, a, conf, said, figures, shared)
-    write_atomic(out / "report.md", "\n".join(lines) + "\n")
-    write_atomic(out / "report.html", _html(runs, a, said, figures, lines[0]))
+    text = "\n".join(lines) + "\n"
+    write_atomic(out / "report.md", text)
+    write_atomic(out / "report.html", _html(text, runs.study, out))
     if log_artifacts:
         c = T.client(tracking_uri)
         c.log_artifacts(runs.study_run_id, str(out), artifact_path="report")
@@ -302,44 +303,58 @@ def _table_md(table: pd.DataFrame, cols: list[str] | None = None) -> str:
 
 
 def _cell(v) -> str:
-    if isinstance(v, bool):
+    import numpy as np
+
+    if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, float):
+    if isinstance(v, (float, np.floating)):
         if math.isnan(v):
             return "–"
-        return f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
+        text = f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
     return str(v)
 
 
-def _html(runs: StudyRuns, a: Analysis, said, figures, title_line: str) -> str:
-    cols = [c for c in COLUMNS if c in a.table]
-    table = a.table[cols].to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–")
-    imgs = "".join(
-        f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'>"
-        for t, p in figures
+def _html(markdown_text: str, title: str, folder: Path) -> str:
+    """report.html from report.md, by a Markdown renderer (one source: the two cannot drift):
+    each ``##`` section in a ``<section id=...>``, figures embedded (the page stands alone),
+    wide tables scrolled rather than clipped."""
+    import re
+
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "toc"], output_format="html")
+
+    def embed(m: re.Match) -> str:
+        path = folder / html.unescape(m.group(2))
+        if not path.is_file():
+            return m.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'{m.group(1)}"data:image/png;base64,{data}"'
+
+    body = re.sub(r'(<img alt="[^"]*" src=)"([^"]+\.png)"', embed, body)
+    body = body.replace("<table>", '<div class="wide"><table>').replace(
+        "</table>", "</table></div>"
     )
-    head = "".join(
-        f"<p class='claim' data-kind='{c.kind}'>{html.escape(c.text).replace('**', '')}</p>"
-        for c in said
+    parts = re.split(r'(?=<h2 id="[^"]+">)', body)
+    ids = [re.match(r'<h2 id="([^"]+)"', p).group(1) for p in parts[1:]]
+    sections = [p.replace(f' id="{i}"', "", 1) for i, p in zip(ids, parts[1:], strict=True)]
+    body = parts[0] + "".join(  # the id moves from the heading to its section
+        f'<section id="{i}">{p}</section>' for i, p in zip(ids, sections, strict=True)
     )
-    baseline = (
-        f"<p>Majority-class baseline: {runs.metric} = {a.baseline:.3f}.</p>"
-        if a.baseline is not None
-        else ""
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>{html.escape(runs.study)} — ablate report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:4px 6px;
-text-align:right}}.headline{{background:#f3f6fa;padding:.6em .9em;border-left:4px solid #2a6}}
-img{{max-width:100%}}</style></head><body>
-<h1>{html.escape(title_line.lstrip("# "))}</h1>
-<p>MLflow experiment <code>{html.escape(runs.experiment)}</code>, objective {runs.direction}
-<code>{html.escape(runs.metric)}</code>; compared with a {html.escape(a.design or "–")}.</p>
-<div class="headline" id="headline">{head}</div>{baseline}
-<h2>Configurations</h2>{table}{imgs}
-<h2>Method</h2><p>{html.escape(METHOD)}</p>
+    # Long column names may break after an underscore: the table fits instead of clipping.
+    body = re.sub(r"<th>([^<]+)</th>", lambda m: f"<th>{m.group(1).replace('_', '_<wbr>')}</th>",
+                  body)  # fmt: skip
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} — ablate report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+line-height:1.45}}.wide{{overflow-x:auto;margin:.5em 0}}table{{border-collapse:collapse;
+font-size:.85em;white-space:nowrap}}td,th{{border:1px solid #ccc;padding:3px 6px;
+text-align:right}}th{{background:#f4f4f4;white-space:normal;vertical-align:bottom}}td:first-child{{text-align:left}}
+#headline{{background:#f3f6fa;padding:.1em .9em .4em;border-left:4px solid #2a6}}
+img{{max-width:100%}}code{{background:#f4f4f4;padding:0 .2em}}</style></head><body>
+{body}
 </body></html>
 """
 

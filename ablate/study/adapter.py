@@ -228,7 +228,10 @@ def suggest(trial, spec: S.Experiment) -> dict[str, Any]:
                 alias, int(p.low), int(p.high), step=int(p.step or 1), log=p.log
             )
         else:
-            values[alias] = trial.suggest_float(alias, p.low, p.high, step=p.step, log=p.log)
+            value = trial.suggest_float(alias, p.low, p.high, step=p.step, log=p.log)
+            # On a step, the grid's value (0.6, not Optuna's 0.6000000000000001): the same
+            # configuration hash as a grid's, and a readable run name.
+            values[alias] = round(value, 10) if p.step else value
     return values
 
 
@@ -329,8 +332,17 @@ def fail_stale(study) -> list:
     return interrupt(study, numbers, "its driver stopped beating (killed or lost)")
 
 
-def enqueue(study, params: dict[str, Any], reopens: int) -> None:
-    study.enqueue_trial(params, user_attrs={REOPENS: reopens})
+def enqueue(study, params: dict[str, Any], reopens: int | None = None) -> None:
+    study.enqueue_trial(params, user_attrs={} if reopens is None else {REOPENS: reopens})
+
+
+def reference_values(spec: S.Experiment) -> dict[str, Any]:
+    """The report's reference as search values: ``report.reference``, else the first level of
+    each parameter (the grid's first cell: the low end of a range, the first choice)."""
+    if spec.search.sampler == "grid" or spec.report.reference is not None:
+        return dict(spec.report.reference or {})
+    return {a: p.choices[0] if p.type == "categorical" else (int(p.low) if p.type == "int"
+            else p.low) for a, p in spec.search.params.items()}  # fmt: skip
 
 
 def trials(study, states: tuple[str, ...] | None = None) -> list:

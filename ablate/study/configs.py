@@ -53,7 +53,7 @@ class Config:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.values.items()) or "default"
+        return S.label(self.values)
 
     def finished_seeds(self) -> bool:
         return all(c.state in ("done", "failed", "pruned") for c in self.cells.values())
@@ -100,7 +100,7 @@ class Source:
     ) -> Config:
         spec = S.with_values(self.spec, values)
         h = spec.config_hash()
-        label = " ".join(f"{k}={v}" for k, v in values.items()) or "default"
+        label = S.label(values)
         run_key = self.records.open_config_run(
             h, label, trial.number, {**values, **spec.flatten()}, reopen=opened
         )
@@ -171,6 +171,13 @@ class SamplerSource(Source):
     def __init__(self, spec, study, tickets, records):
         super().__init__(spec, study, tickets, records)
         self._later = False
+        # The report's reference is the study's first trial, as a grid's first cell is: a
+        # sampler alone might never propose it, and the report would have nothing to compare
+        # against. Once per study, across drivers.
+        if self.tickets.claim("reference", "enqueued").won:
+            if not A.trials(self.study):
+                A.enqueue(self.study, A.reference_values(spec))
+            self.tickets.set("reference", "enqueued", "done")
         self.reopen_unfinished()
 
     def exhausted(self) -> bool:

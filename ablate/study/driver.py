@@ -328,6 +328,8 @@ class Driver:
             dead = t.result.get("run_key")
             if dead and self.spec.train.checkpoint and Checkpoints(ckpt.folder(dead)).files():
                 cell.resume = dead  # its checkpoint is here: continue that run where it was
+            elif dead and t.result.get("interrupted"):
+                cell.resume = dead  # stopped before its first checkpoint: again, in that run
             elif dead and (not t.result.get("ended") or "at" in t.result):
                 # A dead driver's run, or one paused on another machine: nothing to resume.
                 self.journal.expect(dead, self.result.experiment_id)
@@ -589,6 +591,7 @@ class Driver:
         if fits:
             agg["time/fit_s_mean"] = summarize(fits).mean
         self.journal.log_metrics(config.run_key, agg)
+        self.journal.clear_failure(config.run_key)  # an earlier sweep's interruption is over
         self.journal.set_status(config.run_key, "FINISHED")
         A.tell(self.study, trial, s.mean)
 
@@ -652,8 +655,10 @@ class Driver:
             return
         for cell, _ in self.running.values():
             self.journal.set_status(cell.run_key, "KILLED", reason, kind)
-            # Freed at once for the next sweep, which continues the run if it checkpointed.
-            self.tickets.set("cell", cell.id, "free", {"run_key": cell.run_key, "ended": True})
+            # Freed at once for the next sweep, which continues the same run (from its
+            # checkpoint, or from the start if it had none yet).
+            result = {"run_key": cell.run_key, "ended": True, "interrupted": True}
+            self.tickets.set("cell", cell.id, "free", result)
         self.running.clear()
         mine = [
             c for c in self.configs

@@ -68,6 +68,7 @@ class Records:
                 "ablate.race_alpha": str(spec.search.race.alpha if spec.search.race else 0),
             }
         self.journal.set_tags(key, tags)
+        self.journal.clear_failure(key)  # an earlier sweep's interruption is over
         self.journal.set_status(key, "RUNNING")
 
     def open_config_run(
@@ -83,12 +84,14 @@ class Records:
                 **self.provenance, T.ROLE: "config", T.STUDY: self.study,
                 T.STUDY_KEY: self.study_key, T.TRIAL: str(trial), T.HASH: config_hash,
             }  # fmt: skip
-            self.journal.create_run(key, self.experiment_id, label, tags, parent=self.study_key)
+            self.journal.create_run(key, self.experiment_id, label, tags, parent=self.study_key,
+                                    reuse=True)  # fmt: skip
             self.journal.log_params(key, params)
             self.creating[("config_run", config_hash)] = key
         elif reopen:
             self.journal.expect(key, self.experiment_id)
             self.journal.set_tags(key, {T.TRIAL: str(trial)})
+            self.journal.clear_failure(key)
             self.journal.set_status(key, "RUNNING")
         else:
             self.journal.expect(key, self.experiment_id)
@@ -121,8 +124,8 @@ class Records:
     def resume_seed_run(self, key: str, attempt: int) -> None:
         """An earlier attempt's run, continued from its checkpoint (same MLflow run)."""
         self.journal.expect(key, self.experiment_id)
-        self.journal.set_tags(key, {"ablate.attempt": str(attempt), T.FAILURE: "-",
-                                    T.FAILURE_KIND: "-"})  # fmt: skip
+        self.journal.set_tags(key, {"ablate.attempt": str(attempt)})
+        self.journal.clear_failure(key)
         self.journal.set_status(key, "RUNNING")
 
     # -- at start-up ------------------------------------------------------------------------

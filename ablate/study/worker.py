@@ -21,6 +21,13 @@ def main(inbox, outbox, env: dict[str, str], threads: int, parent_pid: int) -> N
     os.environ.update(env)  # before torch is imported: CUDA reads it once
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
+    import threading
+
+    from tqdm import tqdm
+
+    # tqdm's default lock is a multiprocessing semaphore, which a worker stopped at once (Ctrl-C)
+    # cannot unlink: the resource tracker would then warn of "leaked semaphore objects".
+    tqdm.set_lock(threading.RLock())
     import torch
 
     torch.set_num_threads(threads)

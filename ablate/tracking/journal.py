@@ -101,10 +101,13 @@ class Journal:
         name: str,
         tags: Mapping[str, str],
         parent: str | None = None,
+        reuse: bool = False,
     ) -> None:
+        """A new run named by ``key``; ``reuse``: a run already stored under this key (one an
+        interrupted sweep created) is taken instead, tagged and marked RUNNING again."""
         self.append(
             {"op": "create", "run": key, "experiment": experiment_id, "name": name,
-             "tags": dict(tags), "parent": parent}
+             "tags": dict(tags), "parent": parent, "reuse": reuse}
         )  # fmt: skip
 
     def bind(self, key: str, run_id: str, experiment_id: str | None = None) -> None:
@@ -128,6 +131,10 @@ class Journal:
 
     def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
         self.append({"op": "tags", "run": key, "tags": {k: str(v) for k, v in tags.items()}})
+
+    def clear_failure(self, key: str) -> None:
+        """Remove a run's failure tags (it is running again, or ended well after all)."""
+        self.append({"op": "untags", "run": key, "keys": [S.FAILURE, S.FAILURE_KIND]})
 
     def log_artifacts(self, key: str, path: str, artifact_path: str | None = None) -> None:
         self.append({"op": "artifacts", "run": key, "path": path, "artifact_path": artifact_path})
@@ -280,10 +287,18 @@ class Journal:
             self.on_status(key, head["status"])
 
     def _create(self, op: dict) -> None:
+        from mlflow.entities import RunTag
+
         key = op["run"]
         c = self._mlflow()
-        if key in self._tried_create:  # a lost answer may have created it
+        if key in self._tried_create or op.get("reuse"):  # a lost answer may have created it
+            with self._cond:
+                self._experiments.setdefault(key, op["experiment"])
             found = self._find(key)
+            if found and op.get("reuse"):
+                tags = [RunTag(k, str(v)) for k, v in op["tags"].items()]
+                self._call(lambda: c.log_batch(found, tags=tags))
+                self._call(lambda: c.update_run(found, status="RUNNING"))
             if found:
                 return
         self._tried_create.add(key)
@@ -309,6 +324,15 @@ class Journal:
                 self._call(lambda: c.set_terminated(run_id, status=head["status"]))
             elif head["op"] == "status":
                 self._call(lambda: c.update_run(run_id, status=head["status"]))
+            elif head["op"] == "untags":
+
+                def untag():
+                    present = c.get_run(run_id).data.tags
+                    for k in head["keys"]:
+                        if k in present:
+                            c.delete_tag(run_id, k)
+
+                self._call(untag)
             elif head["op"] == "artifacts":
                 path = Path(head["path"])
                 if path.is_dir():
