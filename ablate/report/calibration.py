@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.report.analysis import analyze
+from ablate.report.claims import headline_alpha
 from ablate.report.dose import dose_response
 
 
@@ -111,7 +112,7 @@ def simulate(
     for _ in range(sweeps):
         table = sweep_table(mu, seeds, rng)
         # As the report does: with the trend test in the headline, the two families share 5%.
-        alpha = 0.025 if trend_test else 0.05
+        alpha = headline_alpha(0.0, trend_test)
         a = analyze(table, ["factor"], "objective", "maximize", seed_list=list(range(seeds)),
                     alpha=alpha)  # fmt: skip
         worse = len(a.best_set) < a.tested
@@ -192,7 +193,7 @@ def simulate_race(
         raced_out = len(alive) < configs
         final = full[full["config_hash"].isin(alive)]
         a = analyze(final, [], "objective", "maximize", seed_list=list(range(seeds)),
-                    alpha=0.05 - alpha)  # fmt: skip
+                    alpha=headline_alpha(alpha, False))  # fmt: skip
         worse = len(a.best_set) < a.tested
         events = {"raced_out_any": raced_out, "final_worse": worse,
                   "any_false": raced_out or worse}  # fmt: skip

@@ -35,6 +35,17 @@ class Claim:
         return {k: _clean(v) for k, v in d.items()}
 
 
+FAMILY = 0.05  # the chance, with every setting equal, that a report says anything false
+
+
+def headline_alpha(race_alpha: float, modelled: bool) -> float:
+    """The level of each family of the headline's tests: what racing's eliminations left of
+    the 5%, halved when a model's tests (the dose-response, or two factors) share it with the
+    pairwise comparisons. The report and the calibration simulations both call this."""
+    budget = FAMILY - race_alpha
+    return budget / 2 if modelled else budget
+
+
 def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | None:
     tested = a.table[a.table["status"] == "tested"]
     run_ids = [rid for ids in tested.get("_run_ids", []) for rid in ids]

@@ -63,8 +63,7 @@ def build_report(
     plain = _plain(runs)
     numeric = [x for x in plain if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
     modelled = (len(plain) == 1 and bool(numeric)) or len(plain) == 2
-    budget = 0.05 - runs.race_alpha  # racing's eliminations spent their share already
-    alpha = budget / 2 if modelled else budget
+    alpha = C.headline_alpha(runs.race_alpha, modelled)
     a = _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))

@@ -4,8 +4,8 @@ trains; no run in MLflow, no study, no empty report folder."""
 from __future__ import annotations
 
 import pytest
-from conftest import EXPERIMENTS, SMALL
 from folders import csv_digits, truncate, voc_digits
+from lab import EXPERIMENTS, SMALL
 
 DEFAULT = EXPERIMENTS / "pspnet_aux_weight.yaml"
 
@@ -65,6 +65,7 @@ def test_a_plugin_that_raises_when_imported_is_one_line(user):
     _refused(user, r, "RuntimeError: no licence server", "my_lab.py, line 2")
 
 
+@pytest.mark.readme("ablate sweep", "ablate run", "ablate report", "ablate confirm")
 @pytest.mark.parametrize("command", ["sweep", "run", "report", "confirm"])
 def test_a_yaml_error_names_the_file_and_the_place(user, command):
     bad = user.write("mine.yaml", "name: mine\ndata: {name: digits\nmodel: pspnet\n")

@@ -3,7 +3,8 @@ re-trained on fresh seeds, and the report's settings kept."""
 
 from __future__ import annotations
 
-from conftest import EXPERIMENTS, SMALL
+import pytest
+from lab import EXPERIMENTS, SMALL
 
 # Two learning rates, one far too small (the reference, clearly worse): the possibly-best set
 # is {lr=0.005} alone, and confirmation must still re-train the reference beside it.
@@ -15,6 +16,7 @@ LR = [
 ]  # fmt: skip
 
 
+@pytest.mark.readme("ablate confirm", "ablate report")
 def test_confirm_retrains_the_best_set_and_the_reference_and_the_report_keeps_its_settings(user):
     yaml = EXPERIMENTS / "pspnet_aux_weight.yaml"
     r = user.ablate("sweep", yaml, *LR, "--study", "lr")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from conftest import EXPERIMENTS, SMALL
+import pytest
+from lab import EXPERIMENTS, SMALL
 
 ARGS = [
     EXPERIMENTS / "pspnet_aux_weight.yaml", *SMALL, "--set", "train.epochs=4",
@@ -25,6 +26,7 @@ def _finished_seed_runs(user) -> int:
         return 0
 
 
+@pytest.mark.readme("ablate sweep")
 def test_ctrl_c_ends_runs_killed_and_the_same_command_resumes_to_a_clean_study(user):
     sweep = user.start("sweep", *ARGS)
     end = time.monotonic() + 300

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import EXPERIMENTS, SMALL
+import pytest
+from lab import EXPERIMENTS, SMALL
 
 LOAD = """
 import mlflow.pytorch, torch
@@ -16,6 +17,7 @@ print("loaded", type(model).__name__, tuple(out["out"].shape))
 """
 
 
+@pytest.mark.readme("ablate run")
 def test_ablate_run_with_keep_logs_a_model_mlflow_loads_and_records_the_commit(user):
     git = ["git", "-c", "user.name=lab", "-c", "user.email=lab@example.org"]
     subprocess.run([*git, "init", "-q"], cwd=user.home, check=True)
@@ -37,6 +39,7 @@ def test_ablate_run_with_keep_logs_a_model_mlflow_loads_and_records_the_commit(u
     assert loaded.returncode == 0 and "loaded PSPNet (2, 11, 24, 24)" in loaded.stdout, loaded
 
 
+@pytest.mark.readme("ablate sweep")
 def test_a_sweep_with_keep_logs_each_seed_runs_model(user):
     r = user.ablate("sweep", EXPERIMENTS / "pspnet_aux_weight.yaml", *SMALL, "--set",
                     "train.keep=last", "--set", "search.params.aux_weight.step=1.0",

@@ -4,8 +4,9 @@ runtime settings that reuses every finished run."""
 
 from __future__ import annotations
 
-from conftest import EXPERIMENTS
+import pytest
 from folders import csv_digits, voc_digits
+from lab import EXPERIMENTS
 
 
 def _voc(root) -> list[str]:
@@ -24,6 +25,7 @@ def _voc(root) -> list[str]:
     ]
 
 
+@pytest.mark.readme("ablate sweep")
 def test_a_voc_folder_sweeps_with_the_default_loader_workers_and_a_second_sweep_reuses_it(user):
     root = voc_digits(user.home / "VOCdevkit" / "VOC2012", n_train=32, n_val=16, size=40)
     yaml = EXPERIMENTS / "pspnet_aux_weight.yaml"
@@ -53,6 +55,7 @@ def test_a_voc_folder_sweeps_with_the_default_loader_workers_and_a_second_sweep_
     assert "data.params.crop: 32 -> 24" in other.stderr and "--study NEW_NAME" in other.stderr
 
 
+@pytest.mark.readme("ablate sweep")
 def test_a_multilabel_csv_folder_sweeps_with_the_default_loader_workers(user):
     root = csv_digits(user.home / "attributes", n_train=32, n_val=16, size=32)
     r = user.ablate(
@@ -70,6 +73,7 @@ def test_a_multilabel_csv_folder_sweeps_with_the_default_loader_workers(user):
     assert (user.home / "reports/gat_supplement/report.html").exists()
 
 
+@pytest.mark.readme("ablate run")
 def test_ablate_run_trains_a_users_folder_once_and_says_where_the_run_is(user):
     root = voc_digits(user.home / "voc", n_train=16, n_val=8, size=40)
     r = user.ablate("run", EXPERIMENTS / "pspnet_aux_weight.yaml", *_voc(root)[:6])

@@ -3,7 +3,8 @@ README shows, and what a user sees when their own code fails in every run."""
 
 from __future__ import annotations
 
-from conftest import EXPERIMENTS, SMALL
+import pytest
+from lab import EXPERIMENTS, SMALL
 
 DICE = '''
 import torch
@@ -53,6 +54,7 @@ def _grid(step: str = "0.5") -> list[str]:
             "search.seeds=[0,1,2,3]"]  # fmt: skip
 
 
+@pytest.mark.readme("ablate sweep")
 def test_a_plugin_module_in_the_working_directory_trains_and_is_recorded(user):
     user.write("my_lab.py", DICE)
     r = user.ablate("sweep", EXPERIMENTS / "pspnet_aux_weight.yaml", *_grid("1.0"),
@@ -63,6 +65,7 @@ def test_a_plugin_module_in_the_working_directory_trains_and_is_recorded(user):
     assert {s.data.params["terms.1.loss"] for s in seeds} == {"soft_dice"}
 
 
+@pytest.mark.readme("ablate sweep")
 def test_when_a_users_loss_fails_in_every_run_the_sweep_says_why_once_and_writes_no_report(user):
     user.write("my_lab.py", FLAKY)
     r = user.ablate("sweep", EXPERIMENTS / "pspnet_aux_weight.yaml", *_grid(),

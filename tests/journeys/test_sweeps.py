@@ -8,11 +8,13 @@ import re
 import shutil
 from collections import Counter
 
-from conftest import EXPERIMENTS, SMALL
+import pytest
+from lab import EXPERIMENTS, SMALL
 
 DEFAULT = EXPERIMENTS / "pspnet_aux_weight.yaml"
 
 
+@pytest.mark.readme("ablate sweep")
 def test_tpe_with_the_median_pruner_starts_from_the_reference_and_reports_against_it(user):
     r = user.ablate(
         "sweep", EXPERIMENTS / "gat_supplement.yaml", "--set", "train.epochs=3",
@@ -34,6 +36,7 @@ def test_tpe_with_the_median_pruner_starts_from_the_reference_and_reports_agains
     assert '"kind": "reference"' in claims and "no supplement head" in claims, claims
 
 
+@pytest.mark.readme("ablate sweep")
 def test_seeds_added_to_a_finished_study_train_only_the_new_cells(user):
     grid = [*SMALL, "--set", "search.params.aux_weight.step=0.5", "--set", "search.race=null"]
     first = user.ablate("sweep", DEFAULT, *grid, "--set", "search.seeds=[0,1]")
@@ -53,6 +56,7 @@ def test_seeds_added_to_a_finished_study_train_only_the_new_cells(user):
     assert table["n"].tolist() == [3, 3, 3] and set(table["status"]) == {"tested"}
 
 
+@pytest.mark.readme("ablate sweep")
 def test_a_training_loop_of_ones_own_is_swept_tracked_and_reported(user):
     (user.home / "experiments").mkdir()
     for name in ("custom_loop.py", "custom_loop.yaml"):
@@ -66,6 +70,7 @@ def test_a_training_loop_of_ones_own_is_swept_tracked_and_reported(user):
     assert "no reconstruction term" in report
 
 
+@pytest.mark.readme("ablate sweep")
 def test_the_defaults_pruning_and_racing_run_together(user):
     """The shipped design (the quick variant's sizes, three weights): successive halving judges
     every configuration on the mean over its seeds at a rung, racing gives the finalists more
