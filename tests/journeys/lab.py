@@ -128,7 +128,9 @@ class User:
 
 def new_user(home: Path) -> User:
     home.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "ABLATE_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "ABLATE_")) and k not in ("MAKEFLAGS", "MFLAGS",
+                                                                      "MAKELEVEL")}  # fmt: skip
     env["PYTHONUNBUFFERED"] = "1"
     env["ABLATE_SYSTEM_METRICS_S"] = "0"  # system metrics have their own test
     return User(home, env)
