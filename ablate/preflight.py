@@ -106,6 +106,11 @@ def check(spec: S.Experiment, real_loader: bool = False) -> None:
     from ablate.train import build
 
     device = torch.device("cpu")
+    if real_loader and _takes_workers(spec) and spec.data.params.get("workers") is None:
+        # The count is chosen per process at training time (none on a CPU-bound machine): read
+        # with one loader process here all the same, to prove the dataset reaches one.
+        spec = spec.model_copy(deep=True)
+        spec.data.params["workers"] = 1
     with torch.random.fork_rng(devices=[]):
         try:
             parts = build(spec, 0, device)
@@ -162,6 +167,14 @@ def check(spec: S.Experiment, real_loader: bool = False) -> None:
                 f"{_shape(yv[data.default_target])}: {_first_line(exc)}",
             ) from None
     check_objective(spec, [f"val/{k}" for k in measured])
+
+
+def _takes_workers(spec: S.Experiment) -> bool:
+    import inspect
+
+    from ablate.registry import DATASETS
+
+    return "workers" in inspect.signature(DATASETS.get(spec.data.name)).parameters
 
 
 def _first(split, batch_size: int, real_loader: bool, train: bool):

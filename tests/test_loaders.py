@@ -218,3 +218,12 @@ def test_the_number_of_loader_workers_changes_no_number_of_a_training(tmp_path, 
         rows[workers] = fit(spec, seed=0, progress=False).history
     keys = ["train/loss", "train/main", "train/aux", "val/loss", "val/miou"]
     assert [[r[k] for k in keys] for r in rows[0]] == [[r[k] for k in keys] for r in rows[2]]
+
+
+def test_the_default_loader_workers_follow_the_device_and_the_cpus_of_the_process(monkeypatch):
+    from ablate.data._base import loader_workers
+
+    assert loader_workers(3, "cpu") == 3  # asked for: as asked
+    for cpus, on_cpu, on_gpu in [(1, 0, 1), (2, 0, 2), (4, 0, 4), (16, 4, 8), (64, 8, 8)]:
+        monkeypatch.setattr(torch, "get_num_threads", lambda cpus=cpus: cpus)
+        assert (loader_workers(None, "cpu"), loader_workers(None, "cuda")) == (on_cpu, on_gpu)

@@ -216,6 +216,21 @@ class _EpochSampler(torch.utils.data.Sampler):
             yield (i, epoch_seed(base, i, salt=1))
 
 
+def loader_workers(requested: int | None, device: str) -> int:
+    """How many loader processes a streamed split reads with: ``requested``, else chosen for
+    the training device and the CPUs this process has (its torch threads: a sweep shares the
+    machine's CPUs out between its workers). Training on a GPU leaves the CPUs to the loader:
+    one process per CPU, up to 8. Training on the CPU, the compute already uses them: decoding
+    in the training process was faster on 2 cores (109 s against 133 s an epoch with 1 or 2
+    loader workers, docs/benchmarks.md), so none up to 4 CPUs, then a quarter of them."""
+    if requested is not None:
+        return requested
+    cpus = torch.get_num_threads()
+    if str(device).startswith("cuda"):
+        return max(1, min(8, cpus))
+    return 0 if cpus <= 4 else min(8, cpus // 4)
+
+
 def _loader_context():
     """Loader workers start from a fork server that has imported torch once (where the OS has
     one): a sweep's worker is itself a spawned process, whose loaders would otherwise spawn

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 
 from ablate.data import transforms as T
-from ablate.data._base import Dataset, StreamSplit
+from ablate.data._base import Dataset, StreamSplit, loader_workers
 from ablate.data._folders import ImageFiles
 from ablate.data._images import need_dir, verify_images
 from ablate.registry import DATASETS
@@ -85,7 +85,7 @@ def multilabel_csv(
     label_sep: str = " ",
     classes: list[str] | None = None,
     normalize: bool = True,
-    workers: int = 2,
+    workers: int | None = None,
     device: str = "cpu",
 ) -> Dataset:
     """Streamed from disk: images [3, size, size] (training ones augmented), target ``labels``
@@ -102,9 +102,11 @@ def multilabel_csv(
         label_sep: separator between label names in the labels column.
         classes: the label names in order; default: every name in either CSV, sorted.
         normalize: subtract ImageNet's mean and divide by its std (for pretrained backbones).
-        workers: loader processes per split (0: read in the training process).
+        workers: loader processes per split (0: read in the training process); default:
+            chosen for the device and the CPUs this process has (``loader_workers``).
     """
     base = need_dir(Path(root).expanduser())  # the CSVs are validated as they are read, once
+    workers = loader_workers(workers, device)
     rows = {name: _read(base / name, label_sep) for name in (train_csv, val_csv)}
     names = classes or sorted({lab for r in rows.values() for _, labs in r for lab in labs})
     if not names:

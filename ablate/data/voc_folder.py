@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from ablate.data import transforms as T
-from ablate.data._base import Dataset, StreamSplit
+from ablate.data._base import Dataset, StreamSplit, loader_workers
 from ablate.data._folders import SegmentationFiles
 from ablate.data._images import need_dir, verify_images
 from ablate.registry import DATASETS
@@ -74,7 +74,7 @@ def voc_folder(
     ignore_index: int = 255,
     normalize: bool = True,
     max_images: int | None = None,
-    workers: int = 2,
+    workers: int | None = None,
     device: str = "cpu",
 ) -> Dataset:
     """Streamed from disk: training images augmented (``augment``) and cropped to ``crop`` x
@@ -93,10 +93,12 @@ def voc_folder(
         ignore_index: the mask value of unlabelled ("void") pixels.
         normalize: subtract ImageNet's mean and divide by its std (for pretrained backbones).
         max_images: read at most this many images of each split (quick runs).
-        workers: loader processes per split (0: read in the training process).
+        workers: loader processes per split (0: read in the training process); default:
+            chosen for the device and the CPUs this process has (``loader_workers``).
     """
     check(root, train_split, val_split)
     base = Path(root).expanduser()
+    workers = loader_workers(workers, device)
 
     def split(name: str, train: bool) -> StreamSplit:
         ids = _ids(base, name)[:max_images]
