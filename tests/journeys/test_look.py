@@ -107,6 +107,17 @@ def _serve(user, args: list[str]) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _start(user, how: str, command: str) -> tuple[int, subprocess.Popen]:
+    """`ablate COMMAND --port P` or `make COMMAND ARGS="--port P"`, in the background."""
+    from servers import free_port
+
+    port = free_port()
+    if how == "ablate":
+        exe = shutil.which("ablate", path=os.path.dirname(sys.executable)) or "ablate"
+        return port, _serve(user, [exe, command, "--port", str(port)])
+    return port, _serve(user, _make_cmd(command, f"ARGS=--port {port}"))
+
+
 def _make_cmd(*args: str) -> list[str]:
     venv = os.path.dirname(os.path.dirname(sys.executable))
     return ["make", "--no-print-directory", "-f", str(EXPERIMENTS.parent / "Makefile"),
@@ -125,16 +136,8 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.mark.readme("ablate ui", "make ui")
 @pytest.mark.parametrize("how", ["ablate", "make"])
 def test_the_mlflow_ui_answers_with_the_studys_runs(lab, how):
-    from servers import free_port
-
     user, _ = lab
-    port = free_port()
-    exe = shutil.which("ablate", path=os.path.dirname(sys.executable)) or "ablate"
-    if how == "ablate":
-        cmd = [exe, "ui", "--port", str(port)]
-    else:
-        cmd = _make_cmd("ui", f"ARGS=--port {port}")
-    ui = _serve(user, cmd)
+    port, ui = _start(user, how, "ui")
     try:
         wait_http(f"http://127.0.0.1:{port}/health")
         body = json.loads(wait_http(
@@ -152,16 +155,8 @@ def test_the_mlflow_ui_answers_with_the_studys_runs(lab, how):
 @pytest.mark.readme("ablate dashboard", "make dashboard")
 @pytest.mark.parametrize("how", ["ablate", "make"])
 def test_optuna_dashboard_answers_with_the_study(lab, how):
-    from servers import free_port
-
     user, _ = lab
-    port = free_port()
-    exe = shutil.which("ablate", path=os.path.dirname(sys.executable)) or "ablate"
-    if how == "ablate":
-        cmd = [exe, "dashboard", "--port", str(port)]
-    else:
-        cmd = _make_cmd("dashboard", f"ARGS=--port {port}")
-    dash = _serve(user, cmd)
+    port, dash = _start(user, how, "dashboard")
     try:
         body = json.loads(wait_http(f"http://127.0.0.1:{port}/api/studies"))
         assert [s["study_name"] for s in body["study_summaries"]] == ["pspnet_aux_weight_quick"]
