@@ -216,3 +216,23 @@ def test_a_categorical_factor_is_ranked_best_first_and_plotted(tmp_path):
     assert a.label == "method=fixed" and list(a.table["method"])[:2] == ["fixed", "rlw"]
     path = plots.metric_vs_param(a.table, df, "method", "val/miou", a.baseline, tmp_path / "m.png")
     assert path.stat().st_size > 10_000
+
+
+def test_two_writers_of_one_report_file_never_trip_over_each_other(tmp_path):
+    """Two sweeps of one study can write its report at the same moment (found by a journey:
+    one's rename took the other's half-written file)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ablate.report.render import write_atomic
+
+    path = tmp_path / "report.md"
+
+    def write(i: int) -> None:
+        for k in range(300):
+            write_atomic(path, f"writer {i}, version {k}\n" * 50)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, [0, 1]))
+    text = path.read_text()
+    assert text in {f"writer {i}, version 299\n" * 50 for i in (0, 1)}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]  # no temporary file left

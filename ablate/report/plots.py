@@ -10,8 +10,10 @@ import pandas as pd
 def _save(fig, path: Path) -> None:
     """Write the figure atomically: a reader never sees half a PNG."""
     import os
+    import uuid
 
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A name of this writer's own: two sweeps of one study may write its report at once.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
     os.replace(tmp, path)
 

@@ -8,6 +8,7 @@ import html
 import json
 import math
 import os
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -108,11 +109,27 @@ def build_report(
     write_atomic(out / "report.html", _html(text, runs.study, out))
     if log_artifacts:
         c = T.client(tracking_uri)
-        c.log_artifacts(runs.study_run_id, str(out), artifact_path="report")
+        _log_report(c, runs.study_run_id, out)
         state = views.configuration_view(study, runs.metric, runs.aliases, runs.direction)
         exp_id = c.get_run(runs.study_run_id).info.experiment_id
         views.publish(c, exp_id, study, state)
     return out / "report.md"
+
+
+def _log_report(c, run_id: str, out: Path) -> None:
+    """The report's files as the study run's ``report`` artifacts, from a snapshot: another
+    sweep of the study may be writing the same folder (its half-written files are hidden)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as snap:
+        for f in out.iterdir():
+            if f.is_file() and not f.name.startswith("."):
+                try:
+                    shutil.copy2(f, snap)
+                except FileNotFoundError:
+                    pass
+        c.log_artifacts(run_id, snap, artifact_path="report")
 
 
 def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed, alpha=0.05) -> Analysis:
@@ -392,6 +409,7 @@ def write_dashboard_index(reports_root: Path, dashboards: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a file so that a reader sees the old one or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A name of this writer's own: two sweeps of one study may write its report at once.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
