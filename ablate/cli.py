@@ -194,8 +194,7 @@ def _sweep(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
     from ablate.study import Options, sweep
-    from ablate.study.adapter import fingerprint_id
-    from ablate.study.driver import check_study_name
+    from ablate.study.names import check_study_name
     from ablate.study.resources import parse_gpus
 
     spec = S.load(args.experiment, args.overrides)
@@ -226,7 +225,7 @@ def _sweep(args) -> int:
         if not confirmed.complete:
             return 1
     if out is not None and res.finished_cells and not res.undelivered:
-        fp, settings = fingerprint_id(spec), spec.report.model_dump()
+        fp, settings = S.fingerprint_id(spec), spec.report.model_dump()
         print(f"report: {_write_report(uri, spec.name, res.study_name, out, fp, settings)}")
     elif out is not None and res.undelivered:
         print("report: not written (MLflow does not hold every run yet); run "
@@ -242,9 +241,9 @@ def _ui_command(args) -> str:
 def _confirm(args) -> int:
     from ablate import spec as S
     from ablate import tracking as T
-    from ablate.study.adapter import DEFAULT_STORAGE, differs, fingerprint_id
+    from ablate.study.adapter import DEFAULT_STORAGE, differs
     from ablate.study.confirm import spec_of_study
-    from ablate.study.driver import check_study_name
+    from ablate.study.names import check_study_name
 
     uri = T.tracking_uri(args.tracking_uri)
     T.check_tracking_uri(uri)
@@ -271,7 +270,7 @@ def _confirm(args) -> int:
     out = None if args.no_report else _report_folder(args.out, study)
     res = _run_confirm(spec, study, args.seeds, args, uri)
     if out is not None and res.finished_cells and not res.undelivered:
-        fp, settings = fingerprint_id(spec), spec.report.model_dump()
+        fp, settings = S.fingerprint_id(spec), spec.report.model_dump()
         print(f"report: {_write_report(uri, spec.name, study, out, fp, settings)}")
     return 0 if res.complete else 1
 
@@ -339,15 +338,13 @@ def _report(args) -> int:
     T.check_tracking_uri(uri)
     fp = settings = None
     if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
-        from ablate.study.adapter import fingerprint_id
-
-        spec = S.load(args.target, check_search=False)
+        spec = S.load(args.target, components=False)  # no plug-in, no torch: the name is enough
         experiment, study = spec.name, args.study or spec.name
-        fp, settings = fingerprint_id(spec), spec.report.model_dump()
+        fp, settings = S.fingerprint_id(spec), spec.report.model_dump()
     else:
         study = args.study or args.target
         experiment = _experiment_of_study(uri, study)
-    from ablate.study.driver import check_study_name
+    from ablate.study.names import check_study_name
 
     check_study_name(study)
     print(f"report: {_write_report(uri, experiment, study, args.out, fp, settings)}")
@@ -433,7 +430,8 @@ def _saved_views(uri: str, base: str) -> list[str]:
 
 
 def _list(args) -> int:
-    from ablate.registry import ALL, load_plugins
+    from ablate.plugins import load_plugins
+    from ablate.registry import ALL
 
     load_plugins()
     for kind, reg in ALL.items():

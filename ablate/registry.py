@@ -5,16 +5,13 @@ Components register at their definition site::
     @MODELS.register("pspnet")
     class PSPNet(nn.Module): ...
 
-A user's own components live in their own modules and are loaded by name, either from the
-experiment's ``plugins:`` list or from the ``ablate.plugins`` entry-point group of an installed
-package (see README, "Your own model, loss or combiner").
+The bottom floor: it imports nothing of ablate's but its errors. Loading the built-in
+components and a user's own modules (which register into these) is :mod:`ablate.plugins`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
-from importlib.metadata import entry_points
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from ablate.errors import AblateError
@@ -66,58 +63,6 @@ MODELS: Registry = Registry("model")
 LOSSES: Registry = Registry("loss")
 COMBINERS: Registry = Registry("combiner")
 ALL = {"datasets": DATASETS, "models": MODELS, "losses": LOSSES, "combiners": COMBINERS}
-
-_loaded: set[str] = set()
-
-
-def load_builtins() -> None:
-    """Import ablate's own components so that they register themselves."""
-    for module in ("ablate.data", "ablate.models", "ablate.losses", "ablate.combiners"):
-        importlib.import_module(module)
-
-
-def load_plugins(modules: Iterable[str] = ()) -> None:
-    """Import the built-ins, the installed ``ablate.plugins`` entry points and ``modules``."""
-    load_builtins()
-    for ep in entry_points(group="ablate.plugins"):
-        if ep.value not in _loaded:
-            _import(ep.value, f"entry point {ep.name!r}")
-    modules = list(modules)
-    if modules:
-        # Plugin modules in the working directory import with the `ablate` command too (the
-        # console script's sys.path does not hold it); appended, so they shadow nothing.
-        import os
-        import sys
-
-        if os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())
-    for module in modules:
-        _import(module, "plugin")
-
-
-def _import(module: str, what: str) -> None:
-    if module in _loaded:
-        return
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        raise AblateError(f"cannot import {what} module {module!r}: {exc}") from None
-    except SyntaxError as exc:
-        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "its source"
-        raise AblateError(
-            f"cannot import {what} module {module!r}: SyntaxError: {exc.msg} ({where})"
-        ) from None
-    except Exception as exc:  # noqa: BLE001  (the module's own code raised while imported)
-        import traceback
-
-        frames = traceback.extract_tb(exc.__traceback__)
-        mine = [f for f in frames if module.replace(".", "/") in f.filename.replace("\\", "/")]
-        at = f" ({mine[-1].filename}, line {mine[-1].lineno})" if mine else ""
-        raise AblateError(
-            f"cannot import {what} module {module!r}: {type(exc).__name__}: {exc}{at}"
-        ) from None
-    _loaded.add(module)
-
 
 # The arguments ablate passes to builders itself, by kind; an experiment cannot set them.
 INJECTED = {

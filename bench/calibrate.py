@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from ablate.report.calibration import simulate, simulate_race
+from calibration import simulate, simulate_race
 
 SCENARIOS = [
     # scenario, configurations, seeds, effect (noise sd), trend test

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ablate.registry import load_plugins
+from ablate.plugins import load_plugins
+
+# bench/calibration.py (the statistics' simulations) is imported by the tests too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 load_plugins()
 
@@ -52,16 +56,16 @@ def _registries_as_they_were():
     """A test that imports a plug-in in this process leaves the registries as it found them."""
     import sys
 
-    from ablate import registry
+    from ablate import plugins, registry
 
     saved = {kind: dict(reg._items) for kind, reg in registry.ALL.items()}
-    loaded, modules = set(registry._loaded), set(sys.modules)
+    loaded, modules = set(plugins._loaded), set(sys.modules)
     yield
     for kind, reg in registry.ALL.items():
         reg._items.clear()
         reg._items.update(saved[kind])
-    registry._loaded.clear()
-    registry._loaded.update(loaded)
+    plugins._loaded.clear()
+    plugins._loaded.update(loaded)
     for name in set(sys.modules) - modules:
         if name in ("fault_models", "experiments", "experiments.custom_loop"):
             del sys.modules[name]

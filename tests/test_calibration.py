@@ -5,8 +5,7 @@ errs in 10% fails (its lower bound is then above 5%). The large version (bench/c
 recorded in docs/statistics.md."""
 
 import pytest
-
-from ablate.report.calibration import simulate
+from calibration import simulate
 
 SWEEPS = 150
 NULL_SWEEPS = 300

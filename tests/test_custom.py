@@ -7,8 +7,8 @@ import pandas as pd
 
 from ablate import spec as S
 from ablate import tracking as T
-from ablate.custom import run
 from ablate.reporting import Reporter
+from ablate.train.custom import run
 
 ROOT = Path(__file__).parent.parent
 EXPERIMENT = ROOT / "experiments" / "custom_loop.yaml"

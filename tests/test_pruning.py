@@ -15,8 +15,8 @@ from ablate import spec as S
 from ablate import tracking as T
 from ablate.errors import AblateError
 from ablate.study import adapter as A
+from ablate.study.cells import Cell, Config, State
 from ablate.study.claims import Tickets
-from ablate.study.configs import Cell, Config
 from ablate.study.rungs import KEEP, PRUNE, Rungs
 
 
@@ -72,7 +72,7 @@ def _paused_config(study, spec, tickets, values: dict, seed_values: list[float],
     config = Config(trial, values, S.with_values(spec, values), h, f"run-{h}", ("trial", h))
     for seed, v in enumerate(seed_values):
         result = {"at": rung, "value": v, "run_key": f"{h}-{seed}"}
-        config.cells[seed] = Cell(config, seed, state="paused", result=result)
+        config.cells[seed] = Cell(config, seed, state=State.PAUSED, result=result)
     return config
 
 
@@ -88,7 +88,7 @@ def test_successive_halving_ranks_the_mean_over_seeds_not_one_seed(tmp_path, tin
     raw = pruned_raw(tiny_raw)
     raw["objective"] = {"metric": "val/miou", "direction": "maximize"}
     spec, study, tickets = _study(tmp_path, raw)
-    rungs = Rungs(spec, study, tickets)
+    rungs = Rungs(spec, study, tickets, S.grid_configs(spec))
     # aux 0.25 has the single worst seed (0.1) but the best mean (0.5); by seeds it would go.
     seeds = {0.0: [0.2, 0.2], 0.25: [0.9, 0.1], 0.5: [0.45, 0.45], 0.75: [0.3, 0.3],
              1.0: [0.35, 0.35]}  # fmt: skip
@@ -104,8 +104,9 @@ def test_successive_halving_ranks_the_mean_over_seeds_not_one_seed(tmp_path, tin
     reported = {t.params["aux_weight"]: t.intermediate_values for t in study.trials}
     assert reported[0.25] == {1: pytest.approx(0.5)} and reported[0.75] == {1: pytest.approx(0.3)}
     # The decisions are the study's: another driver reads the same ones.
-    other = Rungs(spec, study, Tickets(A.db_url(f"sqlite:///{tmp_path / 'optuna.db'}"),
-                                       "judged", "other", A.GRACE_S))  # fmt: skip
+    others = Tickets(A.db_url(f"sqlite:///{tmp_path / 'optuna.db'}"), "judged", "other",
+                     A.GRACE_S)
+    other = Rungs(spec, study, others, S.grid_configs(spec))
     assert {w: other.decide(c, 1) for w, c in configs.items()} == decisions
     assert other.pause_points(configs[0.25]) == [2] and other.pause_points(configs[0.75]) == [1, 2]
 
@@ -122,7 +123,7 @@ def test_optunas_median_pruner_sees_the_mean_over_seeds(tmp_path, tiny_raw):
         t = study.ask({"aux_weight": A.distributions(spec, {"aux_weight": 0.5})["aux_weight"]})
         t.report(value, 1)
         study.tell(t, value)
-    rungs = Rungs(spec, study, tickets)
+    rungs = Rungs(spec, study, tickets, {})  # a sampler's study: no grid
     # One seed far below the median, the mean above it: kept. Both seeds near it, mean below.
     up = _paused_config(study, spec, tickets, {"aux_weight": 0.3}, [0.95, 0.25], 1)
     down = _paused_config(study, spec, tickets, {"aux_weight": 0.7}, [0.56, 0.5], 1)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
+from calibration import simulate_race
 from faults import ablate, mlflow_runs, optuna_trials
 
 from ablate import spec as S
 from ablate import tracking as T
 from ablate.errors import AblateError
-from ablate.report.calibration import simulate_race
 
 
 def uri(workdir, name="mlflow.db"):

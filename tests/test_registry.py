@@ -5,7 +5,8 @@ import torch
 
 from ablate.combiners import Context
 from ablate.errors import AblateError
-from ablate.registry import COMBINERS, MODELS, Registry, load_plugins
+from ablate.plugins import load_plugins
+from ablate.registry import COMBINERS, MODELS, Registry
 
 
 def test_duplicate_registration_raises():

@@ -11,9 +11,9 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats as st
 
-from ablate.report.analysis import analyze
-from ablate.report.dose import dose_response, two_factor
-from ablate.report.stats import holm, summarize
+from ablate.stats.analysis import analyze
+from ablate.stats.dose import dose_response, two_factor
+from ablate.stats.seeds import holm, summarize
 
 ASSET = Path(__file__).parent / "assets" / "runs_aux_weight.csv"
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from ablate.report.analysis import Analysis
-from ablate.report.dose import DoseResponse, TwoFactor
+from ablate.stats.analysis import Analysis
+from ablate.stats.dose import DoseResponse, TwoFactor
 
 TUKEY = "Tukey's studentized range over all pairs (Tukey 1953), on the {design}"
 
@@ -33,17 +33,6 @@ class Claim:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         return {k: _clean(v) for k, v in d.items()}
-
-
-FAMILY = 0.05  # the chance, with every setting equal, that a report says anything false
-
-
-def headline_alpha(race_alpha: float, modelled: bool) -> float:
-    """The level of each family of the headline's tests: what racing's eliminations left of
-    the 5%, halved when a model's tests (the dose-response, or two factors) share it with the
-    pairwise comparisons. The report and the calibration simulations both call this."""
-    budget = FAMILY - race_alpha
-    return budget / 2 if modelled else budget
 
 
 def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | None:

@@ -16,9 +16,10 @@ import pandas as pd
 from ablate import tracking as T
 from ablate.report import claims as C
 from ablate.report import plots, views
-from ablate.report.analysis import Analysis, _fmt, analyze, label_of
 from ablate.report.collect import StudyRuns, collect
-from ablate.report.dose import dose_response, two_factor
+from ablate.stats.analysis import Analysis, analyze, fmt, label_of
+from ablate.stats.budget import headline_alpha
+from ablate.stats.dose import dose_response, two_factor
 
 COLUMNS = [
     "label", "status", "mean", "std", "ci95_low", "ci95_high", "n", "failed", "possibly_best",
@@ -64,7 +65,7 @@ def build_report(
     plain = _plain(runs)
     numeric = [x for x in plain if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
     modelled = (len(plain) == 1 and bool(numeric)) or len(plain) == 2
-    alpha = C.headline_alpha(runs.race_alpha, modelled)
+    alpha = headline_alpha(runs.race_alpha, modelled)
     a = _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
@@ -209,7 +210,7 @@ def _setting(row, conditional: dict[str, tuple[str, str]]) -> str:
     parent = next(iter(conditional.values()))[0]
     method = str(row[parent])
     own = [
-        f"{alias[len(m) + 1 :]}={_fmt(row[alias])}"
+        f"{alias[len(m) + 1 :]}={fmt(row[alias])}"
         for alias, (_, m) in conditional.items()
         if m == method and not pd.isna(row[alias])
     ]

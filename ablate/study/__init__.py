@@ -6,8 +6,19 @@
 - :mod:`.records`: the study's MLflow runs (study -> configuration -> seed)
 - :mod:`.adapter`: every use of Optuna (storage, sampler, trials, heartbeats)
 - :mod:`.pool`, :mod:`.worker`: worker processes; :mod:`.resources`: GPUs and threads
+
+``sweep`` and its types are imported on first use: ``ablate.study.names`` and the like load
+neither torch nor optuna.
 """
 
-from ablate.study.driver import Interrupted, Options, SweepResult, sweep
+from __future__ import annotations
 
 __all__ = ["Interrupted", "Options", "SweepResult", "sweep"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from ablate.study import driver
+
+        return getattr(driver, name)
+    raise AttributeError(f"module 'ablate.study' has no attribute {name!r}")

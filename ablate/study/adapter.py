@@ -8,7 +8,6 @@ ask/tell, so :class:`Heartbeat` records the beats itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import threading
@@ -63,33 +62,6 @@ def open_storage(url: str):
         ) from None
 
 
-def fingerprint(spec: S.Experiment) -> str:
-    """What must not change between runs of one study (seeds may be added; the runtime
-    settings, ``spec.RUNTIME``, may change)."""
-    d = S.without_runtime(spec.model_dump(mode="json"))
-    d["search"] = {k: v for k, v in d["search"].items() if k not in ("seeds", "confirm")}
-    for p in d["search"]["params"].values():  # studies made before the field existed match
-        if p.get("spaces") is True:
-            del p["spaces"]
-    keep = {
-        k: d[k] for k in ("data", "model", "terms", "combiner", "train", "objective", "search")
-    }
-    return json.dumps(keep, sort_keys=True)
-
-
-def _changes(before: dict, now: dict) -> str:
-    """The dotted keys that differ between two fingerprints, in words."""
-    a, b = S.flatten(before), S.flatten(now)
-    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    shown = [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in keys[:3]]
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return "changed " + "; ".join(shown) + more if keys else "changed"
-
-
-def fingerprint_id(spec: S.Experiment) -> str:
-    return hashlib.sha256(fingerprint(spec).encode()).hexdigest()[:12]
-
-
 def open_study(storage, name: str, spec: S.Experiment, storage_url: str, confirm: bool = False):
     """Create or load the study; refuse one that holds a different experiment. A search (not
     a confirmation) records its whole experiment, report settings and runtime settings
@@ -107,7 +79,7 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str, confirm
         raise AblateError(
             f"cannot create or load study {name!r}: {T.mask_url(str(exc))[:300]}"
         ) from None
-    fp = fingerprint(spec)
+    fp = S.fingerprint(spec)
     stored = study.user_attrs.get("ablate.fingerprint")
     if stored is None:
         study.set_user_attr("ablate.fingerprint", fp)
@@ -119,7 +91,7 @@ def open_study(storage, name: str, spec: S.Experiment, storage_url: str, confirm
             why = ("made by an earlier ablate, whose configuration hashes included the runtime "
                    "settings (loader workers, threads, device, checkpoint, keep)")  # fmt: skip
         else:
-            why = f"a different experiment ({_changes(before, json.loads(fp))})"
+            why = f"a different experiment ({S.changes(before, json.loads(fp))})"
         raise AblateError(
             f"study {name!r} already exists in {T.mask_url(storage_url)} with {why}; pass "
             "--study NEW_NAME to start a new study"
@@ -146,9 +118,9 @@ def differs(storage_url: str, name: str, spec: S.Experiment) -> str | None:
     except KeyError:
         return None
     stored = attrs.get("ablate.fingerprint")
-    if stored is None or stored == fingerprint(spec):
+    if stored is None or stored == S.fingerprint(spec):
         return None
-    return _changes(json.loads(stored), json.loads(fingerprint(spec)))
+    return S.changes(json.loads(stored), json.loads(S.fingerprint(spec)))
 
 
 def make_sampler(spec: S.Experiment):

@@ -1,76 +1,25 @@
-"""Configurations (Optuna trials) and their cells, and where new configurations come from.
+"""Where configurations come from: a grid, a sampler (tpe, random) or a confirmation.
 
-A configuration is one trial, trained once per seed; each (configuration, seed) is a *cell*.
-Grid configurations are enumerated up front and opened in order; a grid configuration's trial is
-created and told exactly once across drivers (its ``trial`` ticket). Sampler configurations
-(tpe, random) come from ``ask()``, at most ``n_trials`` of them across drivers; an interrupted
-trial, or a finished one that lacks newly added seeds, is continued by an enqueued twin.
+A configuration is one trial, trained once per seed; each (configuration, seed) is a *cell*
+(:mod:`.cells`). Grid configurations are enumerated up front and opened in order; a grid
+configuration's trial is created and told exactly once across drivers (its ``trial`` ticket).
+Sampler configurations (tpe, random) come from ``ask()``, at most ``n_trials`` of them across
+drivers; an interrupted trial, or a finished one that lacks newly added seeds, is continued by
+an enqueued twin.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from ablate import spec as S
 from ablate.study import adapter as A
+from ablate.study.cells import Cell, Config
 from ablate.study.claims import Tickets
 from ablate.study.records import Records
 
 LATER = "later"  # another driver is opening this configuration: try again at the next tick
-
-
-@dataclass(eq=False)
-class Cell:
-    config: Config
-    seed: int
-    # pending | held (by another driver) | running | paused (at a rung) | done | failed | pruned
-    state: str = "pending"
-    attempts: int = 0
-    run_key: str | None = None
-    result: dict[str, Any] = field(default_factory=dict)
-    curve: dict[int, float] = field(default_factory=dict)  # epoch -> objective
-    resume: str | None = None  # the run key of an earlier attempt to continue from its checkpoint
-
-    @property
-    def id(self) -> str:
-        return f"{self.config.namespace}{self.config.hash}/{self.seed}"
-
-
-@dataclass(eq=False)
-class Config:
-    trial: Any  # optuna.Trial
-    values: dict[str, Any]
-    spec: S.Experiment
-    hash: str
-    run_key: str
-    ticket: tuple[str, str] | None  # the Optuna trial's ticket (None: no trial, confirmation)
-    cells: dict[int, Cell] = field(default_factory=dict)
-    role: str = "seed"  # the role of its seed runs: seed (the search) or confirm
-    racing: bool = False  # may still get seeds (search.race): not resolved until it ends
-    namespace: str = ""  # of its cells' tickets ("confirm/": apart from the search's cells)
-
-    @property
-    def label(self) -> str:
-        return S.label(self.values)
-
-    def finished_seeds(self) -> bool:
-        return all(c.state in ("done", "failed", "pruned") for c in self.cells.values())
-
-    def ended(self) -> bool:
-        """A seed failed or was pruned: no more seeds will change this configuration's fate."""
-        return any(c.state in ("failed", "pruned") for c in self.cells.values())
-
-    def resolved(self) -> bool:
-        return self.finished_seeds() and (self.ended() or not self.racing)
-
-    def at_rung(self) -> int | None:
-        """The rung every unfinished seed is paused at, when none is still training."""
-        states = {c.state for c in self.cells.values()}
-        if "paused" not in states or not states <= {"paused", "done", "failed", "pruned"}:
-            return None
-        return min(c.result["at"] for c in self.cells.values() if c.state == "paused")
 
 
 class Source:
@@ -111,10 +60,10 @@ class Source:
 
 
 class GridSource(Source):
-    def __init__(self, spec, study, tickets, records):
+    def __init__(self, spec, study, tickets, records, grid: dict[str, dict[str, Any]]):
         super().__init__(spec, study, tickets, records)
-        self.todo = deque(S.grid_cells(spec))
-        self.later: list[dict[str, Any]] = []
+        self.todo = deque(grid.items())  # (configuration hash, search values), in order
+        self.later: list[tuple[str, dict[str, Any]]] = []
 
     def exhausted(self) -> bool:
         return not self.todo and not self.later
@@ -125,16 +74,15 @@ class GridSource(Source):
 
     def next(self) -> Config | None:
         while self.todo:
-            values = self.todo.popleft()
-            config = self._open(values)
+            h, values = self.todo.popleft()
+            config = self._open(h, values)
             if config == LATER:
-                self.later.append(values)
+                self.later.append((h, values))
             elif config is not None:
                 return config
         return None
 
-    def _open(self, values: dict[str, Any]):
-        h = S.with_values(self.spec, values).config_hash()
+    def _open(self, h: str, values: dict[str, Any]):
         seeds = self.seeds_for(h)
         t = self.tickets.claim("trial", h)
         if t.won:

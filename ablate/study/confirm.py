@@ -30,11 +30,10 @@ class Plan:
 def plan(spec: S.Experiment, tracking_uri: str, study: str, seeds: int) -> Plan:
     """Which configurations to confirm (the search's possibly-best set and its reference) and
     on which fresh seeds."""
-    from ablate.report.analysis import analyze, label_of
     from ablate.report.collect import collect
-    from ablate.study.adapter import fingerprint_id
+    from ablate.stats.analysis import analyze, label_of
 
-    runs = collect(tracking_uri, spec.name, study, fingerprint_id(spec))
+    runs = collect(tracking_uri, spec.name, study, S.fingerprint_id(spec))
     settings = spec.report.model_dump()
     a = analyze(
         runs.seeds, runs.aliases, runs.metric, runs.direction, failed=runs.failed,

@@ -3,7 +3,7 @@
 Every configuration of the grid starts on the first ``initial`` seeds. A *stage* ends when every
 configuration still racing has finished its seeds; then the possibly-best set of those
 configurations is computed as the report computes it (Tukey's studentized range on the
-seed-paired runs, :mod:`ablate.report.analysis`), at ``alpha / stages``: the configurations
+seed-paired runs: :func:`ablate.stats.racing.survivors`), at ``alpha / stages``: the configurations
 outside it stop (*raced out*), the others get ``step`` more seeds. By Bonferroni over the stages,
 the chance that the truly best configuration is raced out is at most ``alpha``
 (docs/statistics.md measures it). The reference configuration is never raced out.
@@ -16,41 +16,51 @@ the same answer).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from ablate import spec as S
+from ablate.stats.racing import survivors
+from ablate.study.cells import Config
 from ablate.study.claims import Tickets
+from ablate.study.decide import OUT, SEEDS, Decider, Verdict
 from ablate.study.rungs import is_reference, reference_values
 
 
-def survivors(rows: pd.DataFrame, direction: str, alpha: float, protected: set[str]) -> set[str]:
-    """The configurations (``config_hash``) of one stage that go on: the possibly-best set of
-    ``rows`` (config_hash, seed, objective; every configuration on the same seeds) at
-    ``alpha``, and the ``protected`` ones."""
-    from ablate.report.analysis import analyze
-
-    hashes = set(rows["config_hash"])
-    if len(hashes) < 2:
-        return hashes
-    a = analyze(rows, [], "objective", direction, alpha=alpha)
-    if a.tested < 2 or not a.best_set:  # no test possible (e.g. no spread): nobody goes out
-        return hashes
-    return set(a.best_set) | (protected & hashes)
-
-
-class Racing:
-    def __init__(self, spec: S.Experiment, tickets: Tickets):
+class Racing(Decider):
+    def __init__(self, spec: S.Experiment, tickets: Tickets, grid: dict[str, dict]):
         assert spec.search.race is not None
         self.spec, self.tickets = spec, tickets
         self.race = spec.search.race
         self.seeds = list(spec.search.seeds)
         self.counts = self.race.counts(len(self.seeds))
         self.level = self.race.level(len(self.seeds))
-        self.grid = S.grid_configs(spec)  # hash -> values
-        ref = reference_values(spec) if self.race.keep_reference else None
+        self.grid = grid  # hash -> values
+        ref = reference_values(spec, grid) if self.race.keep_reference else None
         self.protected = {h for h, v in self.grid.items() if is_reference(ref, v)}
+
+    def judge(self, configs: Sequence[Config], exhausted: bool) -> list[Verdict]:
+        """Configurations that finished their seeds while racing, once every configuration
+        is open: more seeds, or raced out."""
+        if not exhausted:
+            return []
+        waiting = [c for c in configs if c.racing and c.finished_seeds() and not c.ended()]
+        out = []
+        for n in sorted({len(c.cells) for c in waiting}):
+            stage = self.decide(n)
+            if stage is None:
+                continue
+            for config in (c for c in waiting if len(c.cells) == n):
+                if config.hash in stage["alive"]:
+                    more = [s for s in self.seeds[: stage["next"]] if s not in config.cells]
+                    racing = stage["next"] < len(self.seeds)
+                    out.append(Verdict(config, SEEDS, seeds=more, racing=racing))
+                else:  # raced out (or ended otherwise): resolved with the seeds it has
+                    raced = config.hash in stage["out"]
+                    out.append(Verdict(config, OUT, at=n if raced else None))
+        return out
 
     def granted(self) -> dict[str, tuple[int, bool]]:
         """Each configuration's seed count and whether it was raced out."""

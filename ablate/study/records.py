@@ -17,7 +17,6 @@ import yaml
 
 from ablate import spec as S
 from ablate import tracking as T
-from ablate.study import adapter as A
 from ablate.study.claims import Tickets
 from ablate.tracking.journal import Journal
 
@@ -174,6 +173,22 @@ class Records:
         return T.mark_interrupted(c, stale, "interrupted: the process ended before the run did")
 
 
+def pin_code_version(c, exp_id: str, study: str, fp: str, plugins: list[str]) -> str | None:
+    """--reuse-stale: count as this code the code that made the study's latest runs; returns
+    what to tell the user, if anything."""
+    from ablate import provenance as P
+
+    runs = T.search(c, exp_id, {T.ROLE: "study", T.STUDY: study, T.FINGERPRINT: fp})
+    latest = max(runs, key=lambda r: r.info.start_time or 0, default=None)
+    old = latest.data.tags.get("ablate.code_version") if latest else None
+    now = P.code_version(plugins)
+    if not old or old == now:
+        return None
+    P.PINNED = old
+    return (f"ablate: --reuse-stale: reusing runs made with code version {old} (this code is "
+            f"{now}); they may not be what this code would produce")  # fmt: skip
+
+
 def write_experiment_file(journal: Journal, key: str, spec: S.Experiment, name: str, seed: int):
     """The resolved experiment a run trained (a trial's values written in), as the run's
     artifact ``experiment.yaml``."""
@@ -192,7 +207,7 @@ def study_params(spec: S.Experiment, storage_url: str) -> dict[str, Any]:
         "objective": f"{o.direction} {o.metric} ({o.reduce})",
         "optuna_storage": T.mask_url(storage_url),
         "search_order": json.dumps(list(space)),
-        "fingerprint": A.fingerprint_id(spec),
+        "fingerprint": S.fingerprint_id(spec),
         **{
             f"search.{a}": json.dumps(
                 c.param.model_dump(exclude_none=True)

@@ -77,6 +77,22 @@ def parse_gpus(text: str | None) -> list[str] | None:
     return ids
 
 
+def chosen_gpus(device: str, gpus: list[str] | None) -> list[str]:
+    """The GPUs a sweep trains on: none for ``train.device: cpu``; every visible one by
+    default; ``--gpus`` checked against the visible ones."""
+    if device == "cpu":
+        return []
+    visible = visible_gpus()
+    if gpus is None:
+        return visible
+    missing = [g for g in gpus if g not in visible]
+    if missing and visible != [] or (gpus and not visible):
+        raise AblateError(
+            f"--gpus {','.join(gpus)}: not visible here (visible: {','.join(visible) or 'none'})"
+        )
+    return gpus
+
+
 def placements(
     workers: int | None,
     gpus: list[str],

@@ -23,24 +23,24 @@ leaves them to the next one: none is taken twice, and none differently.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ablate import spec as S
 from ablate.study import adapter as A
+from ablate.study.cells import Config, State
 from ablate.study.claims import Tickets
-from ablate.study.configs import Config
-
-KEEP, PRUNE = "keep", "prune"
+from ablate.study.decide import FAIL, KEEP, PRUNE, Decider, Verdict
 
 
-class Rungs:
-    def __init__(self, spec: S.Experiment, study, tickets: Tickets):
+class Rungs(Decider):
+    def __init__(self, spec: S.Experiment, study, tickets: Tickets, grid: dict[str, dict]):
         self.spec, self.study, self.tickets = spec, study, tickets
         self.pruner = spec.search.pruner
         self.rungs = self.pruner.rungs(spec.train.epochs)
         self.sync = A.synchronous(spec)
-        self.grid = S.grid_configs(spec) if self.sync else {}  # hash -> values
-        self.reference = reference_values(spec) if self.pruner.keep_reference else None
+        self.grid = grid if self.sync else {}  # hash -> values
+        self.reference = reference_values(spec, grid) if self.pruner.keep_reference else None
 
     @property
     def active(self) -> bool:
@@ -48,6 +48,24 @@ class Rungs:
 
     def protected(self, values: dict[str, Any]) -> bool:
         return is_reference(self.reference, values)
+
+    def judge(self, configs: Sequence[Config], exhausted: bool) -> list[Verdict]:
+        """Configurations whose seeds all wait at a rung: kept (seeds go on) or pruned."""
+        out = []
+        for config in configs if self.active else ():
+            rung = config.at_rung()
+            if rung is None:
+                continue
+            if config.in_state(State.FAILED):
+                out.append(
+                    Verdict(config, FAIL, rung, "another seed of this configuration failed")
+                )
+                continue
+            decision = self.decide(config, rung)
+            if decision is not None:
+                why = f"pruned at epoch {rung}: the mean over its seeds did not keep it"
+                out.append(Verdict(config, decision, rung, why))
+        return out
 
     def pause_points(self, config: Config) -> list[int]:
         """The rungs a seed of ``config`` must stop at: all but those it was kept at."""
@@ -67,7 +85,7 @@ class Rungs:
         t = self.tickets.get("rung", key)
         if t is not None and t.state == "done":
             return t.result["decision"]
-        paused = [c.result["value"] for c in config.cells.values() if c.state == "paused"]
+        paused = [c.result["value"] for c in config.in_state(State.PAUSED)]
         value = sum(paused) / len(paused)
         if t is None or t.state == "free" or t.stale or "value" not in t.result:
             if not self.tickets.claim("rung", key).won:
@@ -114,13 +132,14 @@ class Rungs:
         return KEEP if sign * value <= sign * cutoff else PRUNE
 
 
-def reference_values(spec: S.Experiment) -> dict[str, Any] | None:
+def reference_values(spec: S.Experiment, grid: dict[str, dict] | None = None):
     """The report's reference configuration by search alias: ``report.reference``, else the
-    first level of every swept parameter of a grid (what the report falls back to)."""
+    first level of every swept parameter of a grid (what the report falls back to); ``grid``:
+    the grid's configurations, when already computed."""
     if spec.report.reference:
         return dict(spec.report.reference)
     if spec.search.sampler == "grid" and spec.search.params:
-        first = S.grid_cells(spec)[0]
+        first = next(iter(grid.values())) if grid else S.grid_cells(spec)[0]
         return {a: first[a] for a in spec.search.params}
     return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 # Failure kinds: what a driver does about them (see driver.RETRIED).
@@ -208,3 +209,19 @@ def _die_with_parent(parent_pid: int) -> None:
         pass
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+def payload(cell, files: Path, pause: list[int], checkpoints: Path, code_version) -> dict:
+    """What a worker is sent to train one cell."""
+    spec = cell.config.spec
+    return {
+        "cell": cell.id,
+        "run_key": cell.run_key,
+        "seed": cell.seed,
+        "spec": spec.model_dump(mode="json"),
+        "objective_metric": spec.objective.metric,
+        "checkpoints": str(checkpoints) if spec.train.checkpoint else None,
+        "files": str(files),
+        "code_version": code_version,
+        "pause": pause,
+    }

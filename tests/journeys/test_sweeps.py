@@ -77,9 +77,9 @@ def test_the_defaults_pruning_and_racing_run_together(user):
     seeds; a pruned configuration ends KILLED with its rung, its trial PRUNED, and the report
     lists it."""
     r = user.ablate("sweep", EXPERIMENTS / "pspnet_aux_weight_quick.yaml",
-                    "--set", "data.params.train_scenes=128", "--set", "train.epochs=3",
-                    "--set", "search.params.aux_weight.step=0.5",
-                    "--set", "search.seeds=[0,1,2,3]")  # fmt: skip
+                    "--set", "data.params.train_scenes=96", "--set", "data.params.val_scenes=64",
+                    "--set", "train.epochs=3", "--set", "search.params.aux_weight.step=0.5",
+                    "--set", "search.seeds=[0,1,2,3]", timeout=1200)  # fmt: skip
     assert r.returncode == 0, r
     assert "runs of 1 configurations pruned at a rung" in r.output, r
     trials = user.trials("pspnet_aux_weight_quick")

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ablate.report.analysis import analyze
-from ablate.report.claims import headline_alpha
-from ablate.report.dose import dose_response
+from ablate.stats.analysis import analyze
+from ablate.stats.budget import headline_alpha
+from ablate.stats.dose import dose_response
 
 
 @dataclass
@@ -160,7 +160,7 @@ def simulate_race(
     rng_seed: int = 0,
 ) -> Rates:
     """Racing (``search.race``) on simulated sweeps: stage by stage the driver's own rule
-    (:func:`ablate.study.race.survivors`), then the report's pairwise analysis of the
+    (:func:`ablate.stats.racing.survivors`), then the report's pairwise analysis of the
     configurations that ran every seed, at what racing left of 5%. The first configuration is
     the reference (never raced out). Events: ``raced_out_any`` (with every setting equal: a
     false "worse"), ``final_worse`` (the report's false "worse" among the survivors),
@@ -168,7 +168,7 @@ def simulate_race(
     ``best_raced_out``, ``true_best_in_set``, ``true_best_claimed_best`` (one better);
     ``seed_runs`` counts the runs trained, summed over the sweeps (against configs x seeds)."""
     from ablate.spec import Race
-    from ablate.study.race import survivors
+    from ablate.stats.racing import survivors
 
     race = Race(initial=initial, step=step, alpha=alpha)
     counts_ = race.counts(seeds)

@@ -23,30 +23,17 @@ non-finite objective fails the run as diverged.
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ablate.checkpoint import Checkpoints
 from ablate.errors import AblateError
+from ablate.plugins import function
 from ablate.reporting import Reporter
-
-
-def resolve(target: str) -> Callable:
-    """``module:callable`` -> the callable (the module imported like a plug-in)."""
-    module, sep, name = target.partition(":")
-    if not sep or not module or not name:
-        raise AblateError(f"train.function {target!r}: expected module:callable")
-    from ablate.registry import load_plugins
-
-    load_plugins([module])
-    fn = getattr(importlib.import_module(module), name, None)
-    if not callable(fn):
-        raise AblateError(f"train.function {target!r}: {module} has no callable {name!r}")
-    return fn
+from ablate.train.result import FitResult, TrainingError, objective_value
 
 
 class LoopReporter(Reporter):
@@ -89,9 +76,7 @@ class LoopReporter(Reporter):
 
 def run(spec, seed: int, reporter: Reporter, progress: bool = False, checkpoints=None):
     """Call the experiment's ``train.function`` and turn what it logged into a FitResult."""
-    from ablate.train import FitResult, TrainingError, objective_value
-
-    fn = resolve(spec.train.function)
+    fn = function(spec.train.function)
     loop = LoopReporter(reporter, checkpoints)
     start = time.perf_counter()
     final = fn(spec, seed, loop) or {}

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablate.report.stats import blocked, pooled, summarize, superiority, tukey_critical
+from ablate.stats.seeds import blocked, pooled, summarize, superiority, tukey_critical
 
 ALPHA = 0.05
 
@@ -69,7 +69,7 @@ class Analysis:
 def label_of(row, aliases: list[str]) -> str:
     """``a=1, b=x`` over the aliases that have a value (a method's own parameters are empty
     for the other methods)."""
-    return ", ".join(f"{a}={_fmt(row[a])}" for a in aliases if not pd.isna(row[a])) or "default"
+    return ", ".join(f"{a}={fmt(row[a])}" for a in aliases if not pd.isna(row[a])) or "default"
 
 
 def analyze(
@@ -295,7 +295,7 @@ def _same(a, b) -> bool:
     return _key(a) == _key(b)
 
 
-def _fmt(v) -> str:
+def fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
