@@ -26,7 +26,7 @@ from typing import Any
 from ablate import spec as S
 
 
-class State(enum.StrEnum):
+class State(str, enum.Enum):  # a str, so that it compares with a ticket's state (3.10: no StrEnum)
     PENDING = "pending"  # to be claimed
     HELD = "held"  # by another driver
     RUNNING = "running"  # on one of our workers
@@ -34,6 +34,12 @@ class State(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     PRUNED = "pruned"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 FINAL = frozenset({State.DONE, State.FAILED, State.PRUNED})
