@@ -19,11 +19,11 @@ from ablate.errors import AblateError, ConfigError
 MAX_STRUCTURES = 8  # distinct (data, model, terms, method) combinations checked per sweep
 
 
-def preflight(spec: S.Experiment, placed_on_gpu: bool = False, grid: dict | None = None) -> None:
+def preflight(spec: S.Experiment, placed_on_gpu: bool = False) -> None:
     """Check the base configuration and each structurally different one the search can make:
     every file of the data first, then one step of each (the first through the real loader)."""
     check_device(spec.train.device, placed_on_gpu)
-    candidates = structures(spec, grid)
+    candidates = structures(spec)
     verify_data(candidates)
     if spec.train.function is not None:
         return  # a loop of the user's own: what it builds is its business
@@ -55,14 +55,12 @@ def verify_data(specs: list[S.Experiment]) -> None:
               f"{time.perf_counter() - start:.1f} s", file=sys.stderr)  # fmt: skip
 
 
-def structures(spec: S.Experiment, grid: dict | None = None) -> list[S.Experiment]:
+def structures(spec: S.Experiment) -> list[S.Experiment]:
     """The base spec and one spec per distinct structure (data, model, terms, combiner
-    method) that the search's grid (``grid``: hash -> values, when already computed), or its
-    categorical choices, can produce."""
+    method) that the search's grid, or its categorical choices, can produce."""
     candidates = [spec]
     if spec.search.sampler == "grid":
-        values = list(grid.values()) if grid is not None else S.grid_cells(spec)
-        candidates += [S.with_values(spec, v) for v in values]
+        candidates += [S.with_values(spec, v) for v in S.grid_cells(spec)]
     else:
         for alias, c in S.search_space(spec).items():
             if c.parent is None and c.param.type == "categorical":

@@ -133,13 +133,17 @@ sys.exit(code)
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory):
+def swept(tmp_path_factory, request):
     """A real study of the tiny experiment, swept in a subprocess like a user's."""
     import yaml
-    from conftest import TINY
 
     work = tmp_path_factory.mktemp("floors")
-    raw = json.loads(json.dumps(TINY))
+    # tests/conftest.py's TINY, from the module pytest loaded it as (tests/journeys has a
+    # conftest too: "from conftest import" could find that one)
+    root = request.config.pluginmanager.get_plugin(
+        str(request.config.rootpath / "tests" / "conftest.py")
+    )
+    raw = json.loads(json.dumps(root.TINY))
     raw["train"]["epochs"] = 1
     (work / "tiny.yaml").write_text(yaml.safe_dump(raw))
     done = subprocess.run(

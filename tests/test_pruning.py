@@ -104,8 +104,7 @@ def test_successive_halving_ranks_the_mean_over_seeds_not_one_seed(tmp_path, tin
     reported = {t.params["aux_weight"]: t.intermediate_values for t in study.trials}
     assert reported[0.25] == {1: pytest.approx(0.5)} and reported[0.75] == {1: pytest.approx(0.3)}
     # The decisions are the study's: another driver reads the same ones.
-    others = Tickets(A.db_url(f"sqlite:///{tmp_path / 'optuna.db'}"), "judged", "other",
-                     A.GRACE_S)
+    others = Tickets(A.db_url(f"sqlite:///{tmp_path / 'optuna.db'}"), "judged", "other", A.GRACE_S)
     other = Rungs(spec, study, others, S.grid_configs(spec))
     assert {w: other.decide(c, 1) for w, c in configs.items()} == decisions
     assert other.pause_points(configs[0.25]) == [2] and other.pause_points(configs[0.75]) == [1, 2]

@@ -95,9 +95,7 @@ class Driver:
         check_study_name(self.name)
         gpus = R.chosen_gpus(spec.train.device, opts.gpus)
         places = R.placements(opts.workers, gpus, opts.workers_per_gpu)
-        # The grid, computed once (each configuration's spec and hash) for all who need it.
-        self.grid = S.grid_configs(spec) if spec.search.sampler == "grid" else {}
-        preflight(spec, placed_on_gpu=bool(gpus), grid=self.grid)
+        preflight(spec, placed_on_gpu=bool(gpus))
         uri = T.tracking_uri(opts.tracking_uri)
         T.check_tracking_uri(uri)
         storage_url = opts.storage or A.DEFAULT_STORAGE
@@ -114,6 +112,9 @@ class Driver:
         if opts.reuse_stale and (told := pin_code_version(c, exp_id, self.name, fp,
                                                            spec.plugins)):  # fmt: skip
             _say(told)
+        # The grid, computed once for all who need it (each configuration's hash: after
+        # --reuse-stale has pinned the code version that the hashes include).
+        self.grid = S.grid_configs(spec) if spec.search.sampler == "grid" else {}
         code = P.code_version(spec.plugins)
         provenance = {**P.source_tags(), **P.versions(spec.plugins), "ablate.code_version": code}
         self.records = Records(self.journal, self.tickets, exp_id, self.name,
