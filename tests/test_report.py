@@ -179,7 +179,8 @@ def test_two_factors_get_main_effects_and_an_interaction():
 
 def test_report_files_are_written_from_a_real_sweep(workdir, tiny_file):
     from ablate import spec as S
-    from ablate.report.render import build_report, write_dashboard_index
+    from ablate.report.html import write_dashboard_index
+    from ablate.report.render import build_report
     from ablate.study import sweep
 
     res = sweep(S.load(tiny_file), workers=2, progress=False)
@@ -223,7 +224,7 @@ def test_two_writers_of_one_report_file_never_trip_over_each_other(tmp_path):
     one's rename took the other's half-written file)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ablate.report.render import write_atomic
+    from ablate.report.html import write_atomic
 
     path = tmp_path / "report.md"
 

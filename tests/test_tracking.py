@@ -3,7 +3,8 @@ import time
 from pathlib import Path
 
 from ablate import tracking as T
-from ablate.tracking.journal import Journal, new_key, orphans
+from ablate.tracking.journal import Journal, new_key
+from ablate.tracking.orphans import orphans
 from ablate.tracking.reporter import JournalReporter
 
 

@@ -50,7 +50,8 @@ def write_report(
     fingerprint: str | None = None,
     settings: dict | None = None,
 ) -> Path:
-    from ablate.report.render import build_report, write_dashboard_index
+    from ablate.report.html import write_dashboard_index
+    from ablate.report.render import build_report
 
     out = report_folder(out, study, make=True)
     path = build_report(uri, experiment, study, out, fingerprint=fingerprint, settings=settings)

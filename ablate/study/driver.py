@@ -10,6 +10,11 @@ URI, can run one study: a cell is trained by the driver that claims it (:mod:`.c
 configuration's trial is told by the driver that resolves its last cell. A failed cell is
 retried (``retries``) only for faults of the machinery (a worker that died, a CUDA error), never
 for a diverged loss.
+
+What happens to a cell is :mod:`.cells` (its states and moves); what ends or extends a
+configuration early, :mod:`.decide`; telling a trial, :mod:`.tell`. One piece (about 450
+lines): the loop's steps share the driver's state (the cells in flight, the open
+configurations, the bar), and each reads best beside the others.
 """
 
 from __future__ import annotations

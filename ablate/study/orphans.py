@@ -5,7 +5,7 @@ ours to keep (then it is not trained again); any other unfinished run of it ends
 from __future__ import annotations
 
 from ablate import tracking as T
-from ablate.tracking.journal import adopt, discard, orphans
+from ablate.tracking.orphans import adopt, discard, orphans
 
 
 def adopt_orphans(journal, tickets, by_run_key: dict[str, str]) -> None:
