@@ -113,6 +113,21 @@ def test_the_pure_floors_import_neither_torch_nor_optuna():
     assert not wrong, "\n".join(wrong)
 
 
+def test_importing_every_pure_module_loads_neither_torch_nor_optuna():
+    """At run time too (a third-party library could pull them in): every module of the pure
+    units, imported in one fresh interpreter."""
+    pure = sorted(name for name in MODULES if unit(name) in PURE)
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {pure!r}: importlib.import_module(m)\n"
+        f"print(json.dumps(sorted(m for m in {list(HEAVY)!r} if m in sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == []
+
+
 def test_the_floor_check_sees_an_import_inside_a_function(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from ablate.study import driver\n    import torch\n")
