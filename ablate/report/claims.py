@@ -52,8 +52,9 @@ def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | N
         "set": a.best_set, "means": dict(zip(tested["label"], tested["mean"], strict=True)),
     }  # fmt: skip
     if not (math.isfinite(a.sigma) and a.sigma > 0):
+        best = _best_mean(a).lower()
         return Claim("best_set", f"The runs have no spread around the model, so no setting "
-                     f"can be tested against another; the highest mean: {top['label']}, {stat}.",
+                     f"can be tested against another; the {best}: {top['label']}, {stat}.",
                      a.design, len(run_ids), run_ids, statistic=numbers)  # fmt: skip
     selected = (
         " (selected on the same data, so optimistic; the confirmation on fresh seeds is above)"
@@ -65,7 +66,7 @@ def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | N
     if len(a.best_set) == a.tested:
         text = (
             f"No setting is shown worse than another: the data cannot tell the {a.tested} "
-            f"compared settings apart ({level}). Highest mean: {top['label']}, "
+            f"compared settings apart ({level}). {_best_mean(a)}: {top['label']}, "
             f"{stat}{selected}."
         )
     elif len(a.best_set) == 1:
@@ -77,8 +78,8 @@ def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | N
     else:
         text = (
             f"**Possibly best ({level}): {', '.join(a.best_set)}**; each of the other "
-            f"{a.tested - len(a.best_set)} settings is worse than one of them. Highest mean: "
-            f"{top['label']}, {stat}{selected}."
+            f"{a.tested - len(a.best_set)} settings is worse than one of them. "
+            f"{_best_mean(a)}: {top['label']}, {stat}{selected}."
         )
     return Claim("best_set", text, test, len(run_ids), run_ids, statistic=numbers)
 
@@ -105,7 +106,7 @@ def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
     elif a.tested >= 2:
         text = (
             f"Confirmed {where}: {', '.join(a.best_set)} cannot be told apart (95%); "
-            f"{top['label']} has the highest mean, {metric} {top['mean']:.3f} {ci}."
+            f"{top['label']} has the {_best_mean(a).lower()}, {metric} {top['mean']:.3f} {ci}."
         )
     else:
         text = f"Confirmed {where}: {top['label']} gives {metric} {top['mean']:.3f} {ci}."
@@ -170,11 +171,10 @@ def reference(a: Analysis, metric: str) -> Claim | None:
         return None
     rows = a.table[a.table["vs_ref"].notna()]
     sign = 1.0 if a.direction == "maximize" else -1.0
-    better = rows[(sign * rows["vs_ref_low"] > 0) | (sign * rows["vs_ref_high"] < 0)]
-    better = better[sign * better["vs_ref"] > 0]
-    worse = rows[
-        (sign * rows["vs_ref"] < 0) & ((rows["vs_ref_high"] < 0) | (rows["vs_ref_low"] > 0))
-    ]
+    # An interval that excludes 0 says which way; the direction says which way is better.
+    apart = (rows["vs_ref_low"] > 0) | (rows["vs_ref_high"] < 0)
+    better = rows[apart & (sign * rows["vs_ref"] > 0)]
+    worse = rows[apart & (sign * rows["vs_ref"] < 0)]
     name = f"{a.reference}" + (f" ({a.reference_name})" if a.reference_name else "")
 
     def fmt(r):
@@ -202,6 +202,11 @@ def reference(a: Analysis, metric: str) -> Claim | None:
                  "family (Tukey)" + ("; equivalence: TOST at 5%" if a.margin else ""),
                  len(run_ids), run_ids,
                  statistic={"reference": a.reference, "margin": a.margin})  # fmt: skip
+
+
+def _best_mean(a: Analysis) -> str:
+    """The best of the means, in words: the highest, or the lowest of a metric to minimize."""
+    return "Highest mean" if a.direction == "maximize" else "Lowest mean"
 
 
 def _level(alpha: float) -> str:
