@@ -61,10 +61,11 @@ class Rates:
         return 0.0 if k == 0 else float(beta.ppf(1 - confidence, k, self.sweeps - k + 1))
 
 
-def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator) -> pd.DataFrame:
+def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator,
+                seed_sd: float = 1.0) -> pd.DataFrame:  # fmt: skip
     c = len(mu)
     x = np.round(np.linspace(0.0, 1.0, c), 10)
-    b = rng.normal(size=seeds)
+    b = rng.normal(scale=seed_sd, size=seeds)
     y = mu[:, None] + b[None, :] + rng.normal(size=(c, seeds))
     return pd.DataFrame(
         {
@@ -103,18 +104,27 @@ def simulate(
     effect: float = 3.0,
     rng_seed: int = 0,
     trend_test: bool = True,
+    seed_sd: float = 1.0,
+    reference_lost_seed: bool = False,
 ) -> Rates:
+    """``seed_sd``: the seed effects' sd (in noise sds); ``reference_lost_seed``: the
+    reference's (the first configuration's) run on seed 0 failed."""
     rng = np.random.default_rng(rng_seed)
     mu, better = true_means(scenario, configs, effect), BETTER
-    r = Rates(scenario, configs, seeds, sweeps, effect)
+    name = scenario + (":reference lost a seed" if reference_lost_seed else "")
+    r = Rates(name, configs, seeds, sweeps, effect)
     count = r.counts
     x = np.round(np.linspace(0.0, 1.0, configs), 10)
     for _ in range(sweeps):
-        table = sweep_table(mu, seeds, rng)
+        table = sweep_table(mu, seeds, rng, seed_sd)
+        failed = None
+        if reference_lost_seed:
+            lost = (table["config_hash"] == "c0") & (table["seed"] == 0)
+            failed, table = table[lost][["factor", "seed"]], table[~lost]
         # As the report does: with the trend test in the headline, the two families share 5%.
         alpha = headline_alpha(0.0, trend_test)
         a = analyze(table, ["factor"], "objective", "maximize", seed_list=list(range(seeds)),
-                    alpha=alpha)  # fmt: skip
+                    alpha=alpha, failed=failed, reference={"factor": 0.0})  # fmt: skip
         worse = len(a.best_set) < a.tested
         vs_ref = a.table["vs_ref_low"].gt(0) | a.table["vs_ref_high"].lt(0)
         events = {
@@ -132,7 +142,10 @@ def simulate(
             ((rows["vs_ref_low"] <= truth) & (truth <= rows["vs_ref_high"])).all()
         )
         if trend_test:
-            d = dose_response(table, "factor", "objective", "maximize", alpha=alpha)
+            tested = table[
+                table["factor"].isin(a.table.loc[a.table["status"] == "tested", "factor"])
+            ]  # as the report
+            d = dose_response(tested, "factor", "objective", "maximize", 0.0, alpha=alpha)
             events["trend_detected"] = d is not None and d.detected
             events["any_claim"] = (
                 events["best_or_worse"] or events["differs_from_reference"]

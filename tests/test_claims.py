@@ -33,6 +33,11 @@ def reported(workdir, tiny_file):
     return res, claims, out
 
 
+# The pairwise family's level: the tiny sweep has one numeric factor of 5 levels, so its trend
+# test shares the headline's 5% with the pairwise comparisons, each at 2.5%.
+LEVEL = 0.975
+
+
 def runs_of(uri: str, run_ids: list[str]) -> pd.DataFrame:
     c = T.client(uri)
     rows = []
@@ -54,7 +59,7 @@ def test_the_possibly_best_set_recomputes_from_mlflow(reported):
     assert claim["statistic"]["df"] == fit.df_resid
     assert claim["statistic"]["sigma"] == pytest.approx(math.sqrt(fit.mse_resid), rel=1e-6)
     means = df.groupby("aux_weight")["objective"].mean()
-    q = st.studentized_range.ppf(0.95, len(means), fit.df_resid)
+    q = st.studentized_range.ppf(LEVEL, len(means), fit.df_resid)
     hsd = q * math.sqrt(fit.mse_resid / 2)
     best = means.max()
     expected = {f"aux_weight={k:g}" for k, m in means.items() if best - m <= hsd}
@@ -86,9 +91,11 @@ def test_the_reference_claim_recomputes_from_mlflow(reported):
     df = runs_of(res.tracking_uri, claim["run_ids"])
     fit = smf.ols("objective ~ C(aux_weight) + C(seed)", df).fit()
     means = df.groupby("aux_weight")["objective"].mean()
-    q = st.studentized_range.ppf(0.95, len(means), fit.df_resid)
+    q = st.studentized_range.ppf(LEVEL, len(means), fit.df_resid)
     hsd = q * math.sqrt(fit.mse_resid / 2)
-    assert claim["text"].startswith("Against aux_weight=0 (no aux loss)")
+    assert claim["text"].startswith(
+        "Against aux_weight=0 (no aux loss), in val/miou (simultaneous 97.5% intervals)"
+    )
     for level, m in means.items():
         if level == 0.0:
             continue
@@ -96,3 +103,15 @@ def test_the_reference_claim_recomputes_from_mlflow(reported):
         shown = abs(d) > hsd
         fragment = f"aux_weight={level:g} {d:+.3f}"
         assert (fragment in claim["text"]) == shown, (fragment, claim["text"])
+
+
+def test_confirm_plans_exactly_the_set_the_report_shows(reported, tiny_file):
+    from ablate.study.confirm import plan
+
+    res, claims, _ = reported
+    (claim,) = [c for c in claims if c["kind"] == "best_set"]
+    spec = S.load(tiny_file, ["search.params.aux_weight.step=0.25", "train.epochs=1",
+                              "report.reference={aux_weight: 0.0}"])  # fmt: skip
+    p = plan(spec, res.tracking_uri, "tiny", 3)
+    shown = list(claim["statistic"]["set"])
+    assert p.labels == shown + ([] if "aux_weight=0" in shown else ["aux_weight=0"])

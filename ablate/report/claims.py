@@ -199,7 +199,8 @@ def reference(a: Analysis, metric: str) -> Claim | None:
     )  # fmt: skip
     run_ids = [rid for ids in a.table.get("_run_ids", []) for rid in ids]
     return Claim("reference", text, "differences to the reference in the same simultaneous "
-                 "family (Tukey)" + ("; equivalence: TOST at 5%" if a.margin else ""),
+                 "family (Tukey)" + (f"; equivalence: TOST at {100 * a.alpha:g}% (simultaneous)"
+                                     if a.margin else ""),
                  len(run_ids), run_ids,
                  statistic={"reference": a.reference, "margin": a.margin})  # fmt: skip
 

@@ -29,14 +29,8 @@ def build_report(
 ) -> Path:
     runs = collect(tracking_uri, experiment, study, fingerprint)
     settings = settings if settings is not None else runs.settings
-    # The headline's families of tests share 5%: the pairwise comparisons and, when there is a
-    # numeric factor or two factors, their model's tests; so with every setting equal no more
-    # than 5% of reports say anything false at all (docs/statistics.md).
-    plain = _plain(runs)
-    numeric = [x for x in plain if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
-    modelled = (len(plain) == 1 and bool(numeric)) or len(plain) == 2
-    alpha = headline_alpha(runs.race_alpha, modelled)
-    a = _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
+    alpha, plain, numeric, modelled = headline_level(runs)
+    a = search_analysis(runs, settings)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
     write_atomic(out / "configs.csv", public(a.table).to_csv(index=False))
@@ -101,6 +95,25 @@ def _log_report(c, run_id: str, out: Path) -> None:
                 except FileNotFoundError:
                     pass
         c.log_artifacts(run_id, snap, artifact_path="report")
+
+
+def headline_level(runs: StudyRuns) -> tuple[float, list[str], list[str], bool]:
+    """The pairwise family's level, the plain factors, the numeric ones, and whether a model's
+    tests (a dose-response, two factors) are in the headline. The headline's families share
+    5%: the pairwise comparisons and, when there is a numeric factor or two factors, their
+    model's tests; so with every setting equal no more than 5% of reports say anything false
+    at all (docs/statistics.md)."""
+    plain = _plain(runs)
+    numeric = [x for x in plain if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
+    modelled = (len(plain) == 1 and bool(numeric)) or len(plain) == 2
+    return headline_alpha(runs.race_alpha, modelled), plain, numeric, modelled
+
+
+def search_analysis(runs: StudyRuns, settings: dict) -> Analysis:
+    """The search's comparison exactly as the report shows it (at the headline's level): its
+    possibly-best set is what ``ablate confirm`` re-trains."""
+    alpha = headline_level(runs)[0]
+    return _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
 
 
 def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed, alpha=0.05) -> Analysis:

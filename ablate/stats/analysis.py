@@ -142,7 +142,9 @@ def analyze(
 
 
 def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
-    """The model, and Hsu's MCB over the tested configurations."""
+    """The model, and the possibly-best set: Tukey's studentized range over every pair of the
+    tested configurations, read against the best one (a setting is out when it is
+    significantly worse than another)."""
     table = a.table
     seed_sets = [frozenset(r) for r in tested["_by_seed"]]
     shared = seed_sets[0] if all(s == seed_sets[0] for s in seed_sets) else None
@@ -194,20 +196,31 @@ def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
 
 
 def _versus_reference(a: Analysis, sign: float) -> None:
+    """Each tested configuration against the reference, in the possibly-best set's
+    simultaneous family. A reference that is not tested itself (a seed of it failed) joins
+    the family as one more configuration and is compared on the seeds it shares with each
+    configuration, paired: seed effects still cancel."""
     table = a.table
     tested = table[table["status"] == "tested"]
     ref = table[table["label"] == a.reference].iloc[0]
-    d95 = a.hsd_factor  # the same simultaneous family as the possibly-best set
-    d90 = tukey_critical(len(tested), a.df, 2 * a.alpha) / math.sqrt(2)
+    ref_tested = ref["status"] == "tested"
+    k = len(tested) + (0 if ref_tested else 1)
+    d95 = a.hsd_factor if ref_tested else tukey_critical(k, a.df, a.alpha) / math.sqrt(2)
+    d90 = tukey_critical(k, a.df, 2 * a.alpha) / math.sqrt(2)
     for i, r in tested.iterrows():
         if r["label"] == a.reference:
             continue
         common = sorted(set(r["_by_seed"]) & set(ref["_by_seed"]))
-        if a.seeds:
-            se = a.sigma * math.sqrt(2.0 / len(a.seeds))
+        if a.seeds and ref_tested:
+            diff, se = r["mean"] - ref["mean"], a.sigma * math.sqrt(2.0 / len(a.seeds))
+        elif a.seeds:  # paired, on the seeds the reference has
+            if not common:
+                continue
+            diff = float(np.mean([r["_by_seed"][s] - ref["_by_seed"][s] for s in common]))
+            se = a.sigma * math.sqrt(2.0 / len(common))
         else:
+            diff = r["mean"] - ref["mean"]
             se = a.sigma * math.sqrt(1.0 / r["n"] + 1.0 / ref["n"])
-        diff = r["mean"] - ref["mean"]
         table.loc[i, "vs_ref"] = diff
         table.loc[i, "vs_ref_low"], table.loc[i, "vs_ref_high"] = diff - d95 * se, diff + d95 * se
         if common:

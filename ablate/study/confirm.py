@@ -28,17 +28,14 @@ class Plan:
 
 
 def plan(spec: S.Experiment, tracking_uri: str, study: str, seeds: int) -> Plan:
-    """Which configurations to confirm (the search's possibly-best set and its reference) and
-    on which fresh seeds."""
+    """Which configurations to confirm (the search's possibly-best set, exactly as its report
+    shows it, and its reference) and on which fresh seeds."""
     from ablate.report.collect import collect
-    from ablate.stats.analysis import analyze, label_of
+    from ablate.report.render import search_analysis
+    from ablate.stats.analysis import label_of
 
     runs = collect(tracking_uri, spec.name, study, S.fingerprint_id(spec))
-    settings = spec.report.model_dump()
-    a = analyze(
-        runs.seeds, runs.aliases, runs.metric, runs.direction, failed=runs.failed,
-        seed_list=runs.seed_list, reference=settings["reference"], levels=runs.levels,
-    )  # fmt: skip
+    a = search_analysis(runs, spec.report.model_dump())  # the set the report shows
     if a.tested < 2:
         raise AblateError(
             f"study {study!r} has {a.tested} configuration(s) with every seed finished: "
