@@ -61,12 +61,15 @@ class Rates:
         return 0.0 if k == 0 else float(beta.ppf(1 - confidence, k, self.sweeps - k + 1))
 
 
-def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator,
-                seed_sd: float = 1.0) -> pd.DataFrame:  # fmt: skip
+def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator, seed_sd: float = 1.0,
+                slope_sd: float = 0.0) -> pd.DataFrame:  # fmt: skip
+    """``slope_sd``: each seed's own slope over the factor's range (seed x factor interaction),
+    in noise sds across the range."""
     c = len(mu)
     x = np.round(np.linspace(0.0, 1.0, c), 10)
     b = rng.normal(scale=seed_sd, size=seeds)
-    y = mu[:, None] + b[None, :] + rng.normal(size=(c, seeds))
+    u = rng.normal(scale=slope_sd, size=seeds) if slope_sd else np.zeros(seeds)
+    y = mu[:, None] + b[None, :] + u[None, :] * (x[:, None] - 0.5) + rng.normal(size=(c, seeds))
     return pd.DataFrame(
         {
             "factor": np.repeat(x, seeds),
@@ -106,17 +109,20 @@ def simulate(
     trend_test: bool = True,
     seed_sd: float = 1.0,
     reference_lost_seed: bool = False,
+    slope_sd: float = 0.0,
 ) -> Rates:
     """``seed_sd``: the seed effects' sd (in noise sds); ``reference_lost_seed``: the
-    reference's (the first configuration's) run on seed 0 failed."""
+    reference's (the first configuration's) run on seed 0 failed; ``slope_sd``: each seed's
+    own slope over the range (see :func:`sweep_table`)."""
     rng = np.random.default_rng(rng_seed)
     mu, better = true_means(scenario, configs, effect), BETTER
     name = scenario + (":reference lost a seed" if reference_lost_seed else "")
+    name += f":seeds' own slopes (sd {slope_sd:g})" if slope_sd else ""
     r = Rates(name, configs, seeds, sweeps, effect)
     count = r.counts
     x = np.round(np.linspace(0.0, 1.0, configs), 10)
     for _ in range(sweeps):
-        table = sweep_table(mu, seeds, rng, seed_sd)
+        table = sweep_table(mu, seeds, rng, seed_sd, slope_sd)
         failed = None
         if reference_lost_seed:
             lost = (table["config_hash"] == "c0") & (table["seed"] == 0)

@@ -45,7 +45,7 @@ def test_make_servers_then_two_sweeps_share_one_study_and_train_each_cell_once(u
         )  # the password is never printed by ablate
     finally:
         os.killpg(servers.pid, signal.SIGINT)
-        servers.wait(timeout=60)
+        servers.wait(timeout=180)  # PostgreSQL and the MLflow server shut down first
     assert "Traceback" not in servers.log.read_text()
 
 
