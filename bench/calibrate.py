@@ -37,6 +37,15 @@ SCENARIOS = [
     ("one_better", 11, 6, 3.0, False),
     ("one_better", 11, 3, 2.0, False),
 ]
+# Noise that breaks the textbook model (issue 19): label, scenario, configurations, seeds,
+# effect, simulate()'s keywords. Printed with 95% Clopper-Pearson intervals.
+ROBUST = [
+    ("seeds' own slopes (sd 1 over the range), 2-sd seed offsets", "equal", 11, 3, 0.0,
+     {"seed_sd": 2.0, "slope_sd": 1.0}),
+    ("the reference's run on one seed failed, 2-sd seed effects", "equal", 11, 3, 0.0,
+     {"seed_sd": 2.0, "reference_lost_seed": True}),
+    ("a trend of 2 sd, seeds' own slopes (sd 1)", "trend", 11, 3, 2.0, {"slope_sd": 1.0}),
+]  # fmt: skip
 RACES = [
     # scenario, configurations, max seeds, initial, effect (noise sd)
     ("equal", 11, 6, 3, 0.0),
@@ -57,13 +66,14 @@ EVENTS = [
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sweeps", type=int, default=1000)
-    ap.add_argument("--only", help="only this scenario (equal, one_better, trend, peak, race)")
+    ap.add_argument("--only", help="only this scenario (equal, one_better, trend, peak, race, "
+                    "robust)")  # fmt: skip
     args = ap.parse_args()
     print("| scenario | configs x seeds | effect (sd) | factor | event | rate | 99% interval |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     start = time.monotonic()
     for i, (scenario, c, s, effect, trend) in enumerate(SCENARIOS):
-        if args.only and scenario != args.only or args.only == "race":
+        if args.only and scenario != args.only or args.only in ("race", "robust"):
             continue
         r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
                      trend_test=trend)  # fmt: skip
@@ -75,6 +85,18 @@ def main() -> int:
                     f"{r.rate(event):.3f} | [{r.lower(event):.3f}, {r.upper(event):.3f}] |",
                     flush=True,
                 )
+    if not args.only or args.only == "robust":
+        print("\nNoise that breaks the textbook model (numeric factor, trend test; 95% "
+              "intervals)\n")  # fmt: skip
+        print("| scenario | configs x seeds | effect (sd) | event | rate | 95% interval |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for i, (label, scenario, c, s, effect, kw) in enumerate(ROBUST):
+            r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=3000 + i, **kw)
+            for event in EVENTS:
+                if event in r.counts:
+                    print(f"| {label} | {c} x {s} | {effect:g} | {event} | {r.rate(event):.3f} "
+                          f"| [{r.lower(event, 0.975):.3f}, {r.upper(event, 0.975):.3f}] |",
+                          flush=True)  # fmt: skip
     if not args.only or args.only == "race":
         print("\nRacing (search.race, step 1, alpha 2.5% over the stages; report at 2.5%)\n")
         print("| scenario | configs x max seeds (initial) | effect (sd) | event | rate | "

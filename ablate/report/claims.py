@@ -118,10 +118,8 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     sign = 1.0 if direction == "maximize" else -1.0
     test = (
         "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
-        "the seeds-only model (error term: the seeds' own curves' spread when the seed x trend "
-        "interaction shows at 10%, else the residual); optimum: delta-method t-interval "
-        "(inside the range) or wild bootstrap (at an edge); gain: t-interval at the fitted "
-        "optimum (delta method)"
+        "the seeds-only model; optimum: delta-method t-interval (inside the range) or wild "
+        "bootstrap (at an edge); gain: t-interval at the fitted optimum (delta method)"
     )
     slope = (
         f"straight-line slope {d.slope:+.3g} per unit [{d.slope_ci[0]:+.3g}, {d.slope_ci[1]:+.3g}]"
@@ -132,16 +130,10 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         f"at the fitted optimum {d.factor}={d.optimum:.2g} [{d.optimum_ci[0]:.2g}, "
         f"{d.optimum_ci[1]:.2g}]"
     )
-    own = (
-        f"; the seeds differ in their response to {d.factor}, so it is judged against that spread"
-        if d.seeds_own_slopes
-        else ""
-    )
-    slope += own
     if not d.detected:
         text = (
             f"No effect of {d.factor} detected at the {100 * d.alpha:g}% level (F-test of a "
-            f"quadratic trend over seeds, p = {d.trend_p:.2g}{own}); more seeds would tell."
+            f"quadratic trend over seeds, p = {d.trend_p:.2g}); more seeds would tell."
         )
     elif (d.gain_ci[0] > 0) if sign > 0 else (d.gain_ci[1] < 0):
         text = f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}; {slope})."

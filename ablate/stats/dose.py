@@ -3,14 +3,11 @@
 One numeric factor with 4 or more levels (an aux weight, a coefficient): a quadratic in the
 factor plus a seed effect, y_cs = b_s + beta1 x_c + beta2 x_c^2 + e, fitted by least squares
 (statsmodels). The trend test is the F-test of (beta1, beta2) = 0 against the seeds-only model:
-under "the factor does nothing" it rejects in 5% of sweeps. When the seeds differ in their own
-response to the factor (the seed x trend interaction, tested first at 10%), that spread is the
-error term of the test and of the intervals; otherwise it is pooled with the residual. The
-fitted optimum (the best point of the curve on the swept range) comes with a 95% interval: for
-a vertex inside the range the delta method's t-interval, for an optimum at an edge a wild
-bootstrap (Rademacher weights on leverage-corrected residuals, the optimum chosen again in each
-resample); its gain over the reference level with a t-interval (delta method at the fitted
-optimum).
+under "the factor does nothing" it rejects in 5% of sweeps. The fitted optimum (the best point of
+the curve on the swept range) comes with a 95% interval: for a vertex inside the range the delta
+method's t-interval, for an optimum at an edge a wild bootstrap (Rademacher weights on
+leverage-corrected residuals, the optimum chosen again in each resample); its gain over the
+reference level with a t-interval (delta method at the fitted optimum).
 
 Two factors: the seed-blocked two-way ANOVA with interaction, y ~ seed + A + B + A:B, with an
 F-test for each.
@@ -25,9 +22,6 @@ import numpy as np
 import pandas as pd
 
 BOOTSTRAP = 2000
-# The level of the preliminary test of seeds' own slopes ("sometimes pool": Bancroft 1964; a
-# liberal level, so that an interaction that matters is rarely pooled into the error).
-POOL_LEVEL = 0.10
 
 
 @dataclass
@@ -47,7 +41,6 @@ class DoseResponse:
     n: int
     run_ids: list[str] = field(default_factory=list)
     alpha: float = 0.05  # the trend test's level (its share of the report's 5%)
-    seeds_own_slopes: bool = False  # the seeds' curves differ: their spread is the error term
 
     def curve(self, x: np.ndarray) -> np.ndarray:
         c0, c1, c2 = self.coef
@@ -68,6 +61,7 @@ def dose_response(
 ) -> DoseResponse | None:
     """Fit the seed-blocked quadratic to the runs of one numeric factor (4+ levels)."""
     import statsmodels.formula.api as smf
+    from statsmodels.stats.anova import anova_lm
 
     d = seeds[[factor, "seed", value, "run_id"]].dropna()
     d = d.rename(columns={factor: "x", value: "y"})
@@ -78,16 +72,8 @@ def dose_response(
     full = smf.ols("y ~ C(seed) + x + I(x ** 2)", d).fit()
     null = smf.ols("y ~ C(seed)", d).fit()
     line = smf.ols("y ~ C(seed) + x", d).fit()
-    # Seeds may differ in their response to the factor (each its own slope): then the trend is
-    # judged against how much the seeds' own curves differ, not against the noise around one
-    # curve. "Sometimes pool" (Bancroft 1964): the seed x trend interaction is tested first at
-    # POOL_LEVEL; when it shows, it is the error term; otherwise it is pooled with the residual.
-    err_ms, err_df, pooled = _trend_error(d, full)
-    f = float((null.ssr - full.ssr) / 2 / err_ms)
-    from scipy import stats as st
-
-    p = float(st.f.sf(f, 2, err_df))
-    scale = err_ms / full.mse_resid  # the coefficients' covariance, with that error term
+    test = anova_lm(null, full)
+    f, p = float(test["F"].iloc[1]), float(test["Pr(>F)"].iloc[1])
     sign = 1.0 if direction == "maximize" else -1.0
     lo, hi = levels[0], levels[-1]
     ref = lo if reference is None else float(reference)
@@ -122,14 +108,9 @@ def dose_response(
     gain = c1 * (x_opt - ref) + c2 * (x_opt**2 - ref**2)
     grad = np.zeros(len(full.params))
     grad[ix], grad[ix2] = x_opt - ref, x_opt**2 - ref**2
-    se = math.sqrt(scale * float(grad @ np.asarray(full.cov_params()) @ grad))
-    half = float(st.t.ppf(0.975, err_df)) * se
-    # The straight line's slope at the trend test's own level, with the same error term.
-    slope_se, slope_df = float(line.bse["x"]), line.df_resid
-    if not pooled:
-        slope_se, slope_df = slope_se * math.sqrt(err_ms / line.mse_resid), err_df
-    slope_half = float(st.t.ppf(1 - alpha / 2, slope_df)) * slope_se
-    slope_ci = (line.params["x"] - slope_half, line.params["x"] + slope_half)
+    se = math.sqrt(float(grad @ np.asarray(full.cov_params()) @ grad))
+    half = float(st.t.ppf(0.975, full.df_resid)) * se
+    slope_ci = line.conf_int(alpha=alpha).loc["x"]  # at the trend test's own level
     return DoseResponse(
         factor=factor,
         levels=[float(v) for v in levels],
@@ -137,43 +118,19 @@ def dose_response(
         trend_f=f,
         coef=(c0, c1, c2),
         optimum=float(x_opt),
-        optimum_ci=_optimum_ci(full, x_opt, opts, lo, hi, scale, err_df),
+        optimum_ci=_optimum_ci(full, x_opt, opts, lo, hi),
         reference=ref,
         gain=float(gain),
         gain_ci=(float(gain - half), float(gain + half)),
         slope=float(line.params["x"]),
-        slope_ci=(float(slope_ci[0]), float(slope_ci[1])),
-        seeds_own_slopes=not pooled,
+        slope_ci=(float(slope_ci.iloc[0]), float(slope_ci.iloc[1])),
         n=len(d),
         run_ids=d["run_id"].tolist(),
         alpha=alpha,
     )
 
 
-def _trend_error(d: pd.DataFrame, full) -> tuple[float, float, bool]:
-    """The trend's error mean square and its df, and whether it is the pooled residual."""
-    from scipy import stats as st
-
-    seeds = d["seed"].nunique()
-    inter = smf_ols("y ~ C(seed) + x + I(x ** 2) + C(seed):x + C(seed):I(x ** 2)", d)
-    int_df = full.df_resid - inter.df_resid  # 2 (seeds - 1), when every seed has 3+ levels
-    if seeds < 2 or int_df <= 0 or inter.df_resid <= 0:
-        return full.mse_resid, full.df_resid, True
-    int_ms = (full.ssr - inter.ssr) / int_df
-    p_int = float(st.f.sf(int_ms / inter.mse_resid, int_df, inter.df_resid))
-    if p_int < POOL_LEVEL:
-        return int_ms, int_df, False
-    return full.mse_resid, full.df_resid, True
-
-
-def smf_ols(formula: str, d: pd.DataFrame):
-    import statsmodels.formula.api as smf
-
-    return smf.ols(formula, d).fit()
-
-
-def _optimum_ci(fit, x_opt: float, boot: np.ndarray, lo: float, hi: float, scale: float = 1.0,
-                df: float | None = None) -> tuple[float, float]:  # fmt: skip
+def _optimum_ci(fit, x_opt: float, boot: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
     """An interior optimum is the vertex -b1 / (2 b2): its t-interval by the delta method
     (coverage 95-96% measured). An optimum at an edge of the range (no vertex inside): the
     bootstrap's percentile interval of where the optimum lands (coverage 98-100%)."""
@@ -184,8 +141,8 @@ def _optimum_ci(fit, x_opt: float, boot: np.ndarray, lo: float, hi: float, scale
     names = ["x", "I(x ** 2)"]
     b1, b2 = float(fit.params["x"]), float(fit.params["I(x ** 2)"])
     grad = np.array([-1.0 / (2 * b2), b1 / (2 * b2**2)])
-    se = math.sqrt(scale * float(grad @ np.asarray(fit.cov_params().loc[names, names]) @ grad))
-    half = float(st.t.ppf(0.975, fit.df_resid if df is None else df)) * se
+    se = math.sqrt(float(grad @ np.asarray(fit.cov_params().loc[names, names]) @ grad))
+    half = float(st.t.ppf(0.975, fit.df_resid)) * se
     return max(lo, x_opt - half), min(hi, x_opt + half)
 
 
