@@ -208,6 +208,10 @@ class MlflowServer:
 
 
 if __name__ == "__main__":
+    # Ctrl-C (and a plain kill) stop both, also when started from a background job, whose
+    # SIGINT is ignored from birth (Python then installs no handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     pg = start_postgres(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
     storage = pg.create_database("optuna")
     tracking = MlflowServer(pg.create_database("mlflow"), pg.root / "artifacts").start()

@@ -122,7 +122,14 @@ def test_the_mlflow_ui_opens_on_the_study_comparison_without_picking_columns(
         wait_http(f"http://127.0.0.1:{port}/health")
         page = browser.new_page(viewport={"width": 1600, "height": 900})
         page.goto(url)
-        page.wait_for_selector("text=3 matching runs", timeout=RENDER_MS)
+        try:  # the count reads "0 matching runs" while the runs load
+            page.wait_for_selector("text=3 matching runs", timeout=RENDER_MS)
+        except Exception:  # noqa: BLE001  (say what the page showed instead)
+            page.screenshot(path=str(tmp_path / "mlflow_view_timeout.png"))
+            raise AssertionError(
+                f"no '3 matching runs' after {RENDER_MS // 1000} s; the page "
+                f"shows: {page.inner_text('body')[:1500]!r}"
+            ) from None
         for text in ("val/miou_mean", "val/miou_n", "aux_weight=0.0", "aux_weight=1.0"):
             page.wait_for_selector(f"text={text}", timeout=RENDER_MS)  # rows come after the count
         text = page.inner_text("body")
