@@ -10,7 +10,7 @@ the same answer.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ablate.study.cells import Config
@@ -32,6 +32,8 @@ class Verdict:
 
 class Decider(abc.ABC):
     @abc.abstractmethod
-    def judge(self, configs: Sequence[Config], exhausted: bool) -> list[Verdict]:
-        """Verdicts on the driver's open ``configs`` (``exhausted``: no configuration is left
-        to open); those that must wait (for other configurations, another driver) get none."""
+    def judge(self, configs: Sequence[Config], exhausted: Callable[[], bool]) -> list[Verdict]:
+        """Verdicts on the driver's open ``configs`` (``exhausted()``: no configuration is left
+        to open; asked only by the deciders that need it, since a sampler's answer is a query
+        of the study); those that must wait (for other configurations, another driver) get
+        none."""

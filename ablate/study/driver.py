@@ -287,7 +287,7 @@ class Driver:
     # -- deciders: pruning at rungs, racing -------------------------------------------------
     def _decide(self) -> None:
         for decider in self.deciders:
-            for verdict in decider.judge(self.configs, self.source.exhausted()):
+            for verdict in decider.judge(self.configs, self.source.exhausted):
                 self._carry_out(verdict)
 
     def _carry_out(self, v: Verdict) -> None:

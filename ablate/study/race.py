@@ -16,7 +16,7 @@ the same answer).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -41,10 +41,10 @@ class Racing(Decider):
         ref = reference_values(spec, grid) if self.race.keep_reference else None
         self.protected = {h for h, v in self.grid.items() if is_reference(ref, v)}
 
-    def judge(self, configs: Sequence[Config], exhausted: bool) -> list[Verdict]:
+    def judge(self, configs: Sequence[Config], exhausted: Callable[[], bool]) -> list[Verdict]:
         """Configurations that finished their seeds while racing, once every configuration
         is open: more seeds, or raced out."""
-        if not exhausted:
+        if not exhausted():
             return []
         waiting = [c for c in configs if c.racing and c.finished_seeds() and not c.ended()]
         out = []

@@ -23,7 +23,7 @@ leaves them to the next one: none is taken twice, and none differently.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ablate import spec as S
@@ -49,7 +49,7 @@ class Rungs(Decider):
     def protected(self, values: dict[str, Any]) -> bool:
         return is_reference(self.reference, values)
 
-    def judge(self, configs: Sequence[Config], exhausted: bool) -> list[Verdict]:
+    def judge(self, configs: Sequence[Config], exhausted: Callable[[], bool]) -> list[Verdict]:
         """Configurations whose seeds all wait at a rung: kept (seeds go on) or pruned."""
         out = []
         for config in configs if self.active else ():
