@@ -10,8 +10,11 @@ from typing import Any
 import yaml
 
 from ablate.errors import AblateError, ConfigError
+from ablate.plugins import load_plugins
+from ablate.spec.components import check_components
 from ablate.spec.parse import apply_override, parse, yaml_problem
 from ablate.spec.schema import Experiment
+from ablate.spec.space import check_search as check_values
 
 
 def load(
@@ -46,10 +49,6 @@ def validate(
     raw: Mapping[str, Any], source: str | None = None, *, check_search=True
 ) -> Experiment:
     """Load the experiment's plug-ins, parse, check the components and the search."""
-    from ablate.plugins import load_plugins
-    from ablate.spec.components import check_components
-    from ablate.spec.space import check_search as check_values
-
     plugins = raw.get("plugins") or []
     if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
         load_plugins(plugins)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablate import checkpoint as ckpt
 from ablate import spec as S
 
 
@@ -157,8 +158,6 @@ class Life:
         takes the state its ticket shows. A claimed cell continues an earlier attempt's run
         when that run can go on here (its checkpoint is on this machine, or it was stopped
         before its first); any other run left by a dead driver ends KILLED."""
-        from ablate import checkpoint as ckpt
-
         t = self.tickets.claim("cell", cell.id)
         if not t.won:
             self.seen(cell, t.state, t.result if t.state != "running" else None)
@@ -220,8 +219,6 @@ class Life:
         else:
             j.set_status(key, m.status, why, kind or event)
         if m.sources == _PAUSE and m.to in FINAL:
-            from ablate import checkpoint as ckpt
-
             ckpt.Checkpoints(ckpt.folder(key)).clear()
 
     def _count(self, cell: Cell, event: str, why: str, kind: str) -> None:
