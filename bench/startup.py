@@ -24,28 +24,21 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = """
-import sys
-from ablate.cli import main
-try:
-    code = main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-print("LOADED " + __import__("json").dumps(sorted(m for m in ("torch", "torchvision", "optuna")
-                                                   if m in sys.modules)))
-sys.exit(code)
-"""
+sys.path.insert(0, str(REPO / "tests"))
+from loaded import parse  # noqa: E402
+
+PROBE = REPO / "tests" / "loaded.py"  # runs `ablate ARGS`, then says what it loaded
 
 
 def run(root: Path, args: list[str], cwd: Path) -> tuple[float, list[str]]:
     env = {**os.environ, "PYTHONPATH": str(root)}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=env,
+    done = subprocess.run([sys.executable, str(PROBE), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{root}: ablate {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return wall, json.loads(done.stdout.split("LOADED ")[-1])
+    return wall, parse(done.stdout)
 
 
 def main() -> None:
@@ -54,7 +47,6 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ablate-startup-"))
-    sys.path.insert(0, str(REPO / "tests"))
     from conftest import TINY
 
     raw = json.loads(json.dumps(TINY))

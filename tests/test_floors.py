@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from loaded import parse
 
 ROOT = Path(__file__).resolve().parents[1] / "ablate"
 
@@ -134,17 +135,7 @@ def test_the_floor_check_sees_an_import_inside_a_function(tmp_path):
     assert {"ablate.study", "ablate.study.driver", "torch"} <= imports("ablate.report.m", source)
 
 
-LOADED = """
-import sys
-from ablate.cli import main
-try:
-    code = main(sys.argv[1:])
-except SystemExit as exc:  # --help
-    code = exc.code
-print("LOADED " + __import__("json").dumps(sorted(m for m in ("torch", "torchvision", "optuna")
-                                                   if m in sys.modules)))
-sys.exit(code)
-"""
+LOADED = str(Path(__file__).with_name("loaded.py"))  # runs `ablate ARGS`, says what loaded
 
 
 @pytest.fixture(scope="module")
@@ -172,18 +163,18 @@ def swept(tmp_path_factory, request):
 @pytest.mark.parametrize("target", ["tiny.yaml", "tiny"], ids=["experiment file", "study name"])
 def test_ablate_report_loads_neither_torch_nor_optuna(swept, target):
     done = subprocess.run(
-        [sys.executable, "-c", LOADED, "report", target, "--out", f"out-{target}"],
+        [sys.executable, LOADED, "report", target, "--out", f"out-{target}"],
         cwd=swept, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert (swept / f"out-{target}" / "report.md").is_file()
-    loaded = json.loads(done.stdout.split("LOADED ")[-1])
+    loaded = parse(done.stdout)
     assert loaded == [], f"ablate report loaded {loaded}"
 
 
 @pytest.mark.parametrize("command", [["--help"], ["report", "--help"], ["ui", "--help"]])
 def test_the_help_loads_neither_torch_nor_optuna(command):
-    done = subprocess.run([sys.executable, "-c", LOADED, *command], capture_output=True,
+    done = subprocess.run([sys.executable, LOADED, *command], capture_output=True,
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.split("LOADED ")[-1]) == []
+    assert parse(done.stdout) == []
