@@ -115,7 +115,6 @@ def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
 
 
 def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
-    sign = 1.0 if direction == "maximize" else -1.0
     test = (
         "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
         "the seeds-only model; optimum: delta-method t-interval (inside the range) or wild "
@@ -130,14 +129,15 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         f"at the fitted optimum {d.factor}={d.optimum:.2g} [{d.optimum_ci[0]:.2g}, "
         f"{d.optimum_ci[1]:.2g}]"
     )
-    if not d.detected:
+    verdict = dose_verdict(d, direction)
+    if verdict == "none":
         text = (
             f"No effect of {d.factor} detected at the {100 * d.alpha:g}% level (F-test of a "
             f"quadratic trend over seeds, p = {d.trend_p:.2g}); more seeds would tell."
         )
-    elif (d.gain_ci[0] > 0) if sign > 0 else (d.gain_ci[1] < 0):
+    elif verdict == "helps":
         text = f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}; {slope})."
-    elif d.optimum == d.reference:
+    elif verdict == "hurts":
         text = (
             f"**{d.factor} hurts**: the fitted curve is best at the reference, {reference} "
             f"(trend F-test p = {d.trend_p:.2g}; {slope})."
@@ -148,9 +148,21 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
             f"gain of its fitted optimum over {reference} is not established: {gain}."
         )
     return Claim("dose", text, test, d.n, d.run_ids, p=d.trend_p, interval=list(d.gain_ci),
-                 statistic={"F": d.trend_f, "coef": list(d.coef), "optimum": d.optimum,
+                 statistic={"verdict": verdict, "F": d.trend_f, "coef": list(d.coef),
+                            "optimum": d.optimum,
                             "optimum_ci": list(d.optimum_ci), "slope": d.slope,
                             "reference": d.reference})  # fmt: skip
+
+
+def dose_verdict(d: DoseResponse, direction: str) -> str:
+    """What the dose-response sentence says: ``helps`` (the fitted optimum's gain over the
+    reference excludes 0), ``hurts`` (a detected effect best at the reference), ``effect``
+    (detected, neither of those) or ``none`` (not detected)."""
+    if not d.detected:
+        return "none"
+    if (d.gain_ci[0] > 0) if direction == "maximize" else (d.gain_ci[1] < 0):
+        return "helps"
+    return "hurts" if d.optimum == d.reference else "effect"
 
 
 def two_factor(t: TwoFactor) -> Claim:
@@ -189,8 +201,10 @@ def reference(a: Analysis, metric: str) -> Claim | None:
     if rest:
         what = "the other" if rest == len(rows) else "the remaining"
         parts.append(f"{what} {rest} setting(s) cannot be told apart from it")
+    within_labels: list[str] = []
     if a.margin is not None and "within_margin" in rows:
         within = rows[rows["within_margin"] == True]  # noqa: E712
+        within_labels = within["label"].tolist()
         if len(within):
             parts.append(f"within ±{a.margin:g} of it (TOST): {', '.join(within['label'])}")
     text = (
@@ -202,7 +216,9 @@ def reference(a: Analysis, metric: str) -> Claim | None:
                  "family (Tukey)" + (f"; equivalence: TOST at {100 * a.alpha:g}% (simultaneous)"
                                      if a.margin else ""),
                  len(run_ids), run_ids,
-                 statistic={"reference": a.reference, "margin": a.margin})  # fmt: skip
+                 statistic={"reference": a.reference, "margin": a.margin,
+                            "better": better["label"].tolist(), "worse": worse["label"].tolist(),
+                            "within": within_labels})  # fmt: skip
 
 
 def _best_mean(a: Analysis) -> str:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from ablate import tracking as T
 from ablate.report import claims as C
+from ablate.report import headline as H
 from ablate.report import plots, views
 from ablate.report.collect import StudyRuns, collect
 from ablate.report.html import page, write_atomic
 from ablate.report.markdown import markdown, public, setting
 from ablate.stats.analysis import Analysis, analyze, label_of
-from ablate.stats.budget import headline_alpha
-from ablate.stats.dose import dose_response, two_factor
 
 
 def build_report(
@@ -29,42 +26,18 @@ def build_report(
 ) -> Path:
     runs = collect(tracking_uri, experiment, study, fingerprint)
     settings = settings if settings is not None else runs.settings
-    alpha, plain, numeric, modelled = headline_level(runs)
-    a = search_analysis(runs, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
-    write_atomic(out / "configs.csv", public(a.table).to_csv(index=False))
-
-    said: list[C.Claim] = []
     conf = None
     if not runs.confirm.empty:
         seeds = sorted(runs.confirm["seed"].unique().tolist())
         conf = _analyze(runs, runs.confirm, seeds, settings, None)
-        said.append(C.confirmed(conf, runs.metric, seeds))
-    said.append(C.best_set(a, runs.metric, study, confirmed=conf is not None))
-    tested = runs.seeds[runs.seeds["config_hash"].isin(_tested_hashes(a, runs))]
-    doses = {}
-    if len(plain) == 1 and numeric:
-        ref_value = _reference_value(a, runs, numeric[0])
-        d = dose_response(tested, numeric[0], "objective", runs.direction, ref_value, alpha)
-        if d is not None:
-            doses[numeric[0]] = d
-            said.append(C.dose(d, runs.metric, runs.direction, a.reference or f"{d.reference:g}"))
-    two = None
-    if len(plain) == 2:
-        two = two_factor(tested, *plain, "objective", alpha / 3)
-        if two is not None:
-            said.append(C.two_factor(two))
-    said.append(C.reference(a, runs.metric))
+    h = _headline(runs, settings, confirmed=conf is not None)
+    a, doses, two = h.analysis, h.doses, h.two
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
+    write_atomic(out / "configs.csv", public(a.table).to_csv(index=False))
+    said = ([C.confirmed(conf, runs.metric, seeds)] if conf is not None else []) + h.claims
     said = [c for c in said if c is not None]
-    model = (
-        None
-        if not modelled
-        else "two factors' tests"
-        if two is not None
-        else ("dose-response test")
-    )
-    shared = [C.shared_note(runs.race_alpha, alpha, model)] if alpha < 0.05 else []
+    shared = [C.shared_note(runs.race_alpha, h.alpha, h.model)] if h.alpha < 0.05 else []
     write_atomic(out / "claims.json", json.dumps([c.to_json() for c in said], indent=1) + "\n")
 
     figures = _figures(runs, a, doses, two, out)
@@ -99,14 +72,8 @@ def _log_report(c, run_id: str, out: Path) -> None:
 
 def headline_level(runs: StudyRuns) -> tuple[float, list[str], list[str], bool]:
     """The pairwise family's level, the plain factors, the numeric ones, and whether a model's
-    tests (a dose-response, two factors) are in the headline. The headline's families share
-    5%: the pairwise comparisons and, when there is a numeric factor or two factors, their
-    model's tests; so with every setting equal no more than 5% of reports say anything false
-    at all (docs/statistics.md)."""
-    plain = _plain(runs)
-    numeric = [x for x in plain if _numeric(runs.seeds[x]) and runs.seeds[x].nunique() >= 4]
-    modelled = (len(plain) == 1 and bool(numeric)) or len(plain) == 2
-    return headline_alpha(runs.race_alpha, modelled), plain, numeric, modelled
+    tests are in the headline (:func:`ablate.report.headline.level`)."""
+    return H.level(runs.seeds, runs.aliases, runs.conditional, runs.race_alpha)
 
 
 def search_analysis(runs: StudyRuns, settings: dict) -> Analysis:
@@ -114,6 +81,15 @@ def search_analysis(runs: StudyRuns, settings: dict) -> Analysis:
     possibly-best set is what ``ablate confirm`` re-trains."""
     alpha = headline_level(runs)[0]
     return _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
+
+
+def _headline(runs: StudyRuns, settings: dict, confirmed: bool) -> H.Headline:
+    return H.headline(
+        runs.seeds, runs.aliases, runs.metric, runs.direction, study=runs.study,
+        settings=settings, seed_list=runs.seed_list, failed=runs.failed, levels=runs.levels,
+        raced=runs.raced, race_alpha=runs.race_alpha, conditional=runs.conditional,
+        confirmed=confirmed,
+    )  # fmt: skip
 
 
 def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed, alpha=0.05) -> Analysis:
@@ -124,34 +100,11 @@ def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed, alpha=0.05) ->
     )  # fmt: skip
 
 
-def _plain(runs: StudyRuns) -> list[str]:
-    """The swept aliases that are not a method's own parameter (nor such a method choice)."""
-    parents = {parent for parent, _ in runs.conditional.values()}
-    return [x for x in runs.aliases if x not in runs.conditional and x not in parents]
-
-
-def _numeric(col: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-
-
-def _tested_hashes(a: Analysis, runs: StudyRuns) -> set[str]:
-    tested = set(a.table.loc[a.table["status"] == "tested", "label"])
-    labels = {label_of(r, runs.aliases): r["config_hash"] for _, r in runs.seeds.iterrows()}
-    return {h for lab, h in labels.items() if lab in tested}
-
-
-def _reference_value(a: Analysis, runs: StudyRuns, factor: str) -> float | None:
-    if a.reference is None:
-        return None
-    row = a.table[a.table["label"] == a.reference]
-    return float(row.iloc[0][factor]) if len(row) else None
-
-
 def _figures(runs: StudyRuns, a: Analysis, doses, two, out: Path) -> list[tuple[str, Path]]:
     figures: list[tuple[str, Path]] = []
     # A method's own parameters (swept only when it is chosen) are empty for the other methods:
     # plot them folded into one categorical "setting" per configuration instead of on their own.
-    conditional, plain = runs.conditional, _plain(runs)
+    conditional, plain = runs.conditional, H.plain(runs.aliases, runs.conditional)
     if conditional:
         seeds = runs.seeds.assign(
             setting=[setting(r, conditional) for _, r in runs.seeds.iterrows()]
