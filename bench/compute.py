@@ -7,10 +7,11 @@ Printed, each on a line of its own:
 
 - ``sweep efficiency``: the sum of every seed run's training time (``fit``, all its segments,
   building the model and data included) over workers x the sweep command's wall time;
-- ``compute to conclusion``: epochs trained and wall time of the pruned sweep over the full
-  grid's, and whether the conclusions agree: the pruned sweep's best finished configuration is
-  in the full grid's possibly-best set, and its difference to the reference has the same sign
-  as the full grid's best's (and the same verdict: an interval that excludes 0 or not).
+- ``compute to the same claims``: epochs trained and wall time of the pruned sweep over the
+  full grid's, and whether its report keeps the full grid's answer: the two reports' claims.json
+  compared by ablate/report/agree.py (no contradiction, the same dose-response verdict with
+  overlapping intervals, the same possibly-best membership where both report), with what
+  differs.
 
     python bench/compute.py [experiment] [--workers 2] [--set train.epochs=12 ...]
 """
@@ -27,6 +28,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ablate.report.agree import compare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,18 +70,8 @@ def sweep(experiment: Path, folder: Path, workers: int, overrides: list[str]) ->
     study = next((folder / "reports").iterdir())
     configs = pd.read_csv(study / "configs.csv")
     return {"wall": wall, "epochs": epochs, "fit_s": fit_s, "configs": configs,
-            "summary": summary, "report": study / "report.md"}  # fmt: skip
-
-
-def verdict(configs: pd.DataFrame) -> tuple[str, set[str], float, bool]:
-    """(best finished label, possibly-best set, its difference to the reference, whether that
-    difference's interval excludes 0)."""
-    tested = configs[configs["status"] == "tested"]
-    best = tested.iloc[0]
-    best_set = set(tested.loc[tested["possibly_best"].astype(bool), "label"])
-    diff = float(best.get("vs_ref", float("nan")))
-    low, high = float(best.get("vs_ref_low", 0)), float(best.get("vs_ref_high", 0))
-    return str(best["label"]), best_set, diff, (low > 0 or high < 0)
+            "summary": summary, "report": study / "report.md",
+            "claims": json.loads((study / "claims.json").read_text())}  # fmt: skip
 
 
 def main() -> int:
@@ -107,17 +101,17 @@ def main() -> int:
         print(f"sweep efficiency ({name}): {eff:.3f} (fit {r['fit_s']:.0f} s over "
               f"{args.workers} workers x {r['wall']:.0f} s)")  # fmt: skip
     p, f = runs["pruned"], runs["full"]
-    pb, _, pd_, psig = verdict(p["configs"])
-    fb, fset, fd, fsig = verdict(f["configs"])
-    agree = pb in fset and (pd_ > 0) == (fd > 0) and psig == fsig
+    agreement = compare(f["claims"], p["claims"])
     print(
-        f"compute to conclusion: {p['epochs'] / f['epochs']:.3f} of the epochs "
+        f"compute to the same claims: {p['epochs'] / f['epochs']:.3f} of the epochs "
         f"({p['epochs']:.0f} vs {f['epochs']:.0f}), wall {p['wall'] / f['wall']:.3f} "
-        f"({p['wall']:.0f} s vs {f['wall']:.0f} s); conclusions agree: "
-        f"{'yes' if agree else 'NO'} (pruned best {pb}, {pd_:+.4f} vs reference"
-        f"{', interval excludes 0' if psig else ''}; full grid best {fb}, {fd:+.4f}"
-        f"{', interval excludes 0' if fsig else ''}, possibly best: {', '.join(sorted(fset))})"
+        f"({p['wall']:.0f} s vs {f['wall']:.0f} s); keeps the full grid's answer: "
+        f"{'yes' if agreement.keeps else 'NO'}"
     )
+    for line in agreement.contradictions:
+        print(f"  contradicts: {line}")
+    for line in agreement.differences:
+        print(f"  differs: {line}")
     return 0
 
 

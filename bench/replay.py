@@ -16,6 +16,8 @@ means):
 - ``keeps``: the policy's report keeps the full grid's answer on the same resample
   (ablate/report/agree.py: no contradiction, the same dose-response verdict with overlapping
   intervals, the same possibly-best membership where both report);
+- ``same dose-response``: no contradiction and the same dose-response verdict (with
+  overlapping intervals), whatever the possibly-best sets say;
 - ``contradicts``: it says the opposite of the full grid somewhere;
 - ``false``: it says something false against the truth (synthetic families only: a setting
   called worse than another without a truly better one in the set, better/worse than the
@@ -54,7 +56,6 @@ from ablate.report.agree import compare, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = sorted((ROOT / "bench" / "curves").glob("*.csv"))
-SIX = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def policies(cube: K.Cube) -> list[P.Policy]:
@@ -71,12 +72,16 @@ def policies(cube: K.Cube) -> list[P.Policy]:
         P.Policy("guard", rungs=(2, 6), guard=0.005, race=(3, 1, 0.015),
                  about="guarded pruning at 2, 6 (0.5% each), then racing 3->6"),
     ]  # fmt: skip
-    if cube.numeric:
+    if cube.numeric and len(cube.levels) >= 8:
+        n = len(cube.levels)
+        half = tuple(cube.levels[i] for i in sorted({*range(0, n, 2), n - 1}))
+        four = tuple(cube.levels[i] for i in np.round(np.linspace(0, n - 1, 4)).astype(int))
+        k = len(half)
         out += [
-            P.Policy("6 levels x 4 seeds", levels=SIX, seeds=4),
-            P.Policy("6 levels x 3 seeds", levels=SIX, seeds=3),
-            P.Policy("4 levels x 6 seeds", levels=(0.0, 0.3, 0.7, 1.0)),
-            P.Policy("6 levels, race 3->6", levels=SIX, race=(3, 1, 0.025)),
+            P.Policy(f"{k} levels x 4 seeds", levels=half, seeds=4),
+            P.Policy(f"{k} levels x 3 seeds", levels=half, seeds=3),
+            P.Policy("4 levels x 6 seeds", levels=four),
+            P.Policy(f"{k} levels, race 3->6", levels=half, race=(3, 1, 0.025)),
         ]
     return out
 
@@ -131,9 +136,11 @@ def replay(task: tuple) -> list[dict]:
             out = full if plan is plans[0] else P.run(plan, cube)
             said = full_claims if plan is plans[0] else P.claims(out, cube)
             agreement = compare(full_claims, said)
+            doses = [[c for c in x if c["kind"] == "dose"] for x in (full_claims, said)]
             dose = next((c for c in said if c["kind"] == "dose"), None)
             row = {"policy": plan.name, "cost": out.cost / full.cost, "cost_abs": out.cost,
                    "keeps": agreement.keeps, "contradicts": bool(agreement.contradictions),
+                   "same_dose": not agreement.contradictions and compare(*doses).keeps,
                    "helps": verdict(dose) == "helps"}  # fmt: skip
             if row["helps"]:
                 lo, hi = dose["statistic"]["optimum_ci"]
@@ -175,7 +182,7 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     for name, g in t.groupby("policy", sort=False):
         n = len(g)
         s = {"n": n, "cost": _mean(g["cost"])}
-        for k in ("keeps", "contradicts", "false", "helps"):
+        for k in ("keeps", "same_dose", "contradicts", "false", "helps"):
             if k in g:
                 s[k] = _wilson(int(g[k].sum()), n)
         for k in ("opt_width", "gain_width"):
@@ -211,12 +218,14 @@ def _pct(v) -> str:
 
 
 def table(name: str, summary: dict[str, dict], truth: bool) -> list[str]:
-    head = ["policy", "cost", "keeps", "contradicts"] + (["false"] if truth else []) + [
-        "helps", "opt. width (per 100)", "gain width (per 100)"]  # fmt: skip
+    head = ["policy", "cost", "keeps", "same dose-response", "contradicts"]
+    head += (["false"] if truth else []) + ["helps", "opt. width (per 100)",
+                                            "gain width (per 100)"]  # fmt: skip
     lines = [f"**{name}**", "", "| " + " | ".join(head) + " |",
              "|" + "---|" * len(head)]  # fmt: skip
     for policy, s in summary.items():
-        cells = [policy, f"{s['cost'][0]:.3f}", _pct(s["keeps"]), _pct(s["contradicts"])]
+        cells = [policy, f"{s['cost'][0]:.3f}", _pct(s["keeps"]), _pct(s["same_dose"]),
+                 _pct(s["contradicts"])]  # fmt: skip
         cells += [_pct(s["false"])] if truth else []
         cells.append(_pct(s["helps"]))
         for k in ("opt_width", "gain_width"):

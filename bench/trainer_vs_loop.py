@@ -71,8 +71,11 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # One run, no sweep: neither pruning nor racing (a pruner needs checkpoints, which the
+    # hand-written loop does not write).
     spec = S.load(args.experiment, [*args.overrides, f"train.device={args.device}",
-                                    "train.checkpoint=false"], check_search=False)  # fmt: skip
+                                    "train.checkpoint=false", "search.pruner=none",
+                                    "search.race=null"], check_search=False)  # fmt: skip
     device = torch.device(args.device)
     images = len(build(spec, 0, device).data.train) * spec.train.epochs
 
