@@ -34,6 +34,9 @@ from ablate.report.agree import compare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quick  # noqa: E402
+
 
 def sweep(experiment: Path, folder: Path, workers: int, overrides: list[str]) -> dict:
     sets = [a for o in overrides for a in ("--set", o)]
@@ -86,11 +89,14 @@ def main() -> int:
         help="keep the two sweeps' folders here (a folder already swept "
         "there is reported again, not swept again)",
     )
+    quick.add(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.overrides = [*quick.SWEEP, *args.overrides]
     experiment = Path(args.experiment).resolve()
     base = Path(args.keep or tempfile.mkdtemp(prefix="ablate-compute-"))
     runs = {}
-    for name, extra in (("pruned", []), ("full", ["search.pruner=none", "search.race=null"])):
+    for name, extra in (("default", []), ("full", ["search.pruner=none", "search.race=null"])):
         folder = base / name
         folder.mkdir(parents=True, exist_ok=True)
         runs[name] = r = sweep(experiment, folder, args.workers, [*args.overrides, *extra])
@@ -100,7 +106,7 @@ def main() -> int:
         eff = r["fit_s"] / (args.workers * r["wall"])
         print(f"sweep efficiency ({name}): {eff:.3f} (fit {r['fit_s']:.0f} s over "
               f"{args.workers} workers x {r['wall']:.0f} s)")  # fmt: skip
-    p, f = runs["pruned"], runs["full"]
+    p, f = runs["default"], runs["full"]
     agreement = compare(f["claims"], p["claims"])
     print(
         f"compute to the same claims: {p['epochs'] / f['epochs']:.3f} of the epochs "

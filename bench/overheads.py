@@ -30,6 +30,9 @@ from ablate.tracking.journal import Journal, new_key
 from ablate.tracking.reporter import JournalReporter, SystemMetrics
 from ablate.train import fit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quick  # noqa: E402
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(
@@ -39,7 +42,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a sweep worker's)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    quick.add(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.overrides = [*quick.RUN, *args.overrides]
+        args.repeats = 1
     torch.set_num_threads(args.threads)
     spec = S.load(args.experiment, args.overrides, check_search=False)
     with tempfile.TemporaryDirectory() as tmp:

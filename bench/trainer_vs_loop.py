@@ -14,6 +14,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,9 @@ import torch.nn.functional as F
 from ablate import metrics as M
 from ablate import spec as S
 from ablate.train import build, fit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quick  # noqa: E402
 
 
 def hand_loop(spec, seed: int, device: torch.device) -> float:
@@ -69,7 +73,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    quick.add(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.overrides = [*quick.RUN, *args.overrides]
+        args.repeats = 1
     torch.set_num_threads(args.threads)
     # One run, no sweep: neither pruning nor racing (a pruner needs checkpoints, which the
     # hand-written loop does not write).
