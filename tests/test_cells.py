@@ -4,6 +4,8 @@ refused. Real tickets (SQLite) and a real journal to a real MLflow store."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from ablate import tracking as T
@@ -25,13 +27,16 @@ def world(tmp_path):
     journal = Journal(uri, tmp_path / "journal")
     result = SweepResult("s", exp, None, uri)
     steps = []
-    life = Life(mine, journal, result, exp, steps.append)
+    life = Life(mine, journal, result, exp, lambda n, skipped: steps.append((n, skipped)))
     yield life, theirs, journal, result, steps, uri
     journal.close(timeout=60)
 
 
+EPOCHS_3 = SimpleNamespace(train=SimpleNamespace(epochs=3))  # what a cell's life reads of a spec
+
+
 def _cell(life: Life, journal: Journal, seed: int = 0) -> Cell:
-    config = Config(None, {}, None, "h", "config-key", None)
+    config = Config(None, {}, EPOCHS_3, "h", "config-key", None)
     cell = Cell(config, seed)
     config.cells[seed] = cell
     assert life.claim(cell, checkpoints=False)
@@ -55,7 +60,7 @@ def test_a_trained_cell_is_done_everywhere_at_once(world):
     assert cell.state is State.DONE and cell.result["objective"] == 0.5
     assert life.tickets.get("cell", cell.id).state == "trained"
     assert _status(journal, uri, cell.run_key)[0] == "FINISHED"
-    assert (result.trained, result.failed, steps) == (1, 0, [1])
+    assert (result.trained, result.failed, steps) == (1, 0, [(3, False)])  # 3 epochs trained
 
 
 def test_a_failure_is_counted_by_its_first_line_and_its_run_ends_failed(world):
@@ -64,7 +69,10 @@ def test_a_failure_is_counted_by_its_first_line_and_its_run_ends_failed(world):
     for cell in cells:
         why = "RuntimeError: shapes differ\n  at line 3"
         life.move(cell, "failed", {"reason": why}, why=why, kind="error")
-    assert all(c.state is State.FAILED for c in cells) and steps == [1, 1]
+    assert all(c.state is State.FAILED for c in cells) and steps == [
+        (3, True),
+        (3, True),
+    ]  # skipped
     assert result.failure_kinds == {"error": 2}
     assert result.failures["RuntimeError: shapes differ"][:2] == ["error", 2]
     status, tags = _status(journal, uri, cells[0].run_key)
@@ -85,21 +93,21 @@ def test_a_cell_taken_over_by_another_driver_is_superseded_not_done(world):
 
 def test_a_cell_seen_done_elsewhere_is_reused_and_counted_once(world):
     life, theirs, journal, result, steps, _ = world
-    config = Config(None, {}, None, "h", "config-key", None)
+    config = Config(None, {}, EPOCHS_3, "h", "config-key", None)
     cell = config.cells[0] = Cell(config, 0)
     assert theirs.claim("cell", cell.id).won
     assert not life.claim(cell, checkpoints=False)
     assert cell.state is State.HELD and steps == []
     theirs.set("cell", cell.id, "done", {"objective": 0.25})
     life.seen(cell, life.tickets.get("cell", cell.id).state, {"objective": 0.25})
-    assert cell.state is State.DONE and result.reused == 1 and steps == [1]
+    assert cell.state is State.DONE and result.reused == 1 and steps == [(3, False)]
 
 
 @pytest.mark.parametrize("event", sorted(MOVES))
 def test_a_move_from_a_state_the_table_does_not_list_is_refused(world, event):
     life, _, journal, *_ = world
     wrong = next(s for s in State if s not in MOVES[event].sources)
-    config = Config(None, {}, None, "h", "config-key", None)
+    config = Config(None, {}, EPOCHS_3, "h", "config-key", None)
     cell = Cell(config, 0, state=wrong)
     with pytest.raises(AssertionError, match=f"no move '{event}' from {wrong}"):
         life.move(cell, event)

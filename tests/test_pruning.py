@@ -4,7 +4,9 @@ recorded and reported as pruned, every decision kept across a kill -9 of the dri
 from __future__ import annotations
 
 import os
+import re
 import signal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -239,3 +241,42 @@ def test_kill_9_with_pruning_on_keeps_every_decision(workdir, tiny_raw):
     seeds = [r for r in runs if r.data.tags.get(T.ROLE) == "seed"]
     assert len(seeds) == 10, "a cell was trained in a second run instead of resumed"
     assert not [r for r in runs if r.info.status in ("RUNNING", "SCHEDULED")]
+
+
+def test_the_bar_counts_seed_epochs_against_the_most_the_study_can_spend(workdir, tiny_raw):
+    """The progress bar moves with every epoch (not only when a run ends), its total is fixed
+    at the start -- every configuration, seed and epoch -- and what pruning skips is counted as
+    skipped, so the bar ends full; the expected spend is beside it. Here: 5 weights x 2 seeds x
+    4 epochs = 40 at most; halving (eta 2, rungs 1 and 2) trains 2 x 2 x 1 + 1 x 2 x 2 (the
+    pruned) + 2 x 2 x 4 (the finalist and the reference) = 24 and skips 16."""
+    from ablate.study.counts import seed_epochs
+    from ablate.study.result import Options
+
+    raw = pruned_raw(tiny_raw)
+    spec = S.validate(raw)
+    assert seed_epochs(spec, Options(), S.grid_configs(spec)) == (40, 24)
+    path = workdir / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    p = ablate(["sweep", str(path), "--workers", "2"], workdir)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    states = [s for s in err.replace("\r", "\n").splitlines() if s.startswith("sweep tiny")]
+    totals = {int(m.group(2)) for m in (re.search(r"(\d+)/(\d+) ", s) for s in states) if m}
+    assert totals == {40}, states  # fixed at the start
+    done = [int(re.search(r"(\d+)/40 ", s).group(1)) for s in states if "/40 " in s]
+    assert done == sorted(done) and done[-1] == 40, states  # moves forward, ends full
+    assert len(set(done)) >= 8, states  # epoch by epoch, not 10 runs' ends
+    assert (
+        "expected ~24" in states[-1] and "16 skipped (pruned, raced out or failed)" in states[-1]
+    )
+
+
+def test_the_shipped_defaults_expected_spend():
+    from ablate.study.counts import seed_epochs
+    from ablate.study.result import Options
+
+    spec = S.load(Path(__file__).resolve().parents[1] / "experiments" / "pspnet_aux_weight.yaml")
+    grid = S.grid_configs(spec)
+    most, expected = seed_epochs(spec, Options(), grid)
+    # 11 weights x 6 seeds x 16 epochs at most; docs/benchmarks.md measured 270 trained.
+    assert most == 11 * 6 * 16 and expected == 270

@@ -12,7 +12,9 @@ a cell goes through, and the one function that moves it.
 
 Every move goes through :meth:`Life.move`, which writes together what the move changes: the
 cell's ticket (shared with other drivers), its seed run's MLflow status (through the journal),
-the sweep's counters and the progress bar (one step whenever a cell reaches a final state).
+the sweep's counters and the progress bar, which counts seed-epochs: a cell's epochs as its
+worker reports them, the rest of them when it ends (trained, or skipped when it is pruned or
+fails).
 Moves not in :data:`MOVES`, or from a state the table does not list, are bugs and raise.
 """
 
@@ -84,6 +86,7 @@ class Cell:
     result: dict[str, Any] = field(default_factory=dict)
     curve: dict[int, float] = field(default_factory=dict)  # epoch -> objective
     resume: str | None = None  # the run key of an earlier attempt to continue from its checkpoint
+    counted: int = 0  # its epochs on the progress bar so far (trained or skipped)
 
     @property
     def id(self) -> str:
@@ -132,7 +135,7 @@ class Life:
     """Moves cells (see the module's diagram), writing what each move changes."""
 
     def __init__(self, tickets, journal, result, experiment_id: str,
-                 progress: Callable[[int], None]):  # fmt: skip
+                 progress: Callable[[int, bool], None]):  # fmt: skip
         self.tickets, self.journal, self.result = tickets, journal, result
         self.experiment_id, self.progress = experiment_id, progress
 
@@ -187,6 +190,12 @@ class Life:
             self.result.reused += 1
         self._enter(cell, to, result)
 
+    def advance(self, cell: Cell, epochs: int, skipped: bool = False) -> None:
+        """The progress bar: ``cell`` has reached ``epochs`` (trained, or ``skipped``)."""
+        if epochs > cell.counted:
+            self.progress(epochs - cell.counted, skipped)
+            cell.counted = epochs
+
     # -- the parts of a move ----------------------------------------------------------------
     def _ticket(self, cell: Cell, m: Move, event: str, result: dict | None) -> bool:
         if m.ticket is None:
@@ -234,8 +243,10 @@ class Life:
             r.failures.setdefault(first, [kind, 0, cell.run_key])[1] += 1
 
     def _enter(self, cell: Cell, to: State, result: dict | None) -> None:
+        if to is State.PAUSED and result and "at" in result:
+            self.advance(cell, int(result["at"]))
         if to in FINAL and cell.state not in FINAL:
-            self.progress(1)
+            self.advance(cell, cell.config.spec.train.epochs, skipped=to is not State.DONE)
         cell.state = to
         if result is not None:
             cell.result = result

@@ -28,6 +28,7 @@ class Source:
     def __init__(self, spec: S.Experiment, study, tickets: Tickets, records: Records):
         self.spec, self.study, self.tickets, self.records = spec, study, tickets, records
         self.complete_cells = 0  # cells of configurations found complete (nothing to open)
+        self.complete_configs = 0  # and those configurations
         self.racing = None  # search.race: a configuration's seeds so far (study.race.Racing)
 
     def seeds_for(self, config_hash: str) -> list[int]:
@@ -93,6 +94,7 @@ class GridSource(Source):
         elif t.state == "done":
             if set(seeds) <= set(t.result.get("seeds", [])):
                 self.complete_cells += len(seeds)  # every seed asked for is in
+                self.complete_configs += 1
                 return None
             if not self.tickets.reopen("trial", h):
                 return LATER

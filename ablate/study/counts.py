@@ -6,17 +6,33 @@ from __future__ import annotations
 from ablate import spec as S
 from ablate.study import adapter as A
 from ablate.study.result import Options, SweepResult
+from ablate.study.rungs import is_reference, reference_values
 
 
-def expected(spec: S.Experiment, opts: Options, grid: dict, racing) -> int:
-    """The cells the progress bar counts at the start."""
+def seed_epochs(spec: S.Experiment, opts: Options, grid: dict) -> tuple[int, int]:
+    """What the progress bar counts, in seed-epochs: the most the study can spend (every
+    configuration, every seed it may get, every epoch), and what it is expected to spend (less
+    when synchronous successive halving prunes: its rungs keep a known number of
+    configurations; racing counted as if it kept every finalist)."""
+    epochs = spec.train.epochs
     if opts.confirm is not None:
-        return len(opts.confirm[0]) * len(opts.confirm[1])
-    if racing is not None:
-        return sum(n for n, _ in racing.granted().values())
+        most = len(opts.confirm[0]) * len(opts.confirm[1]) * epochs
+        return most, most
     s = spec.search
-    n = len(grid) if s.sampler == "grid" else s.n_trials
-    return n * len(s.seeds)
+    configs = len(grid) if s.sampler == "grid" else s.n_trials
+    most = configs * len(s.seeds) * epochs
+    if not A.synchronous(spec) or not configs:
+        return most, most
+    start = s.race.counts(len(s.seeds))[0] if s.race else len(s.seeds)
+    ref = reference_values(spec, grid) if s.pruner.keep_reference else None
+    protected = sum(is_reference(ref, v) for v in grid.values())
+    ranked, spent = configs - protected, 0
+    for rung in s.pruner.rungs(epochs):
+        kept = max(1, ranked // s.pruner.get("reduction_factor")) if ranked else 0
+        spent += (ranked - kept) * start * rung
+        ranked = kept
+    spent += (ranked + protected) * len(s.seeds) * epochs
+    return most, spent
 
 
 def finish_counts(spec: S.Experiment, opts: Options, grid: dict, racing, tickets, study,

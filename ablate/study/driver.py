@@ -36,7 +36,7 @@ from ablate.study import worker as W
 from ablate.study.cells import Cell, Config, Life, State
 from ablate.study.claims import Tickets
 from ablate.study.configs import ConfirmSource, GridSource, SamplerSource
-from ablate.study.counts import expected, finish_counts
+from ablate.study.counts import finish_counts, seed_epochs
 from ablate.study.decide import FAIL, KEEP, PRUNE, SEEDS, Verdict
 from ablate.study.names import check_study_name
 from ablate.study.orphans import adopt_orphans
@@ -133,8 +133,10 @@ class Driver:
         self.heart = A.Heartbeat(self.study, self.tickets)
         self.heart.start()
         self.pool = WorkerPool(places)
-        total = expected(spec, opts, self.grid, self.racing)
-        self.bar = _bar(total, opts.progress, self.name)
+        most, self._expected = seed_epochs(spec, opts, self.grid)
+        self._skipped = 0
+        self.bar = _bar(most, opts.progress, self.name)
+        self._postfix()
 
     def _open_source(self) -> None:
         """Where configurations come from, and who may end or extend them early."""
@@ -184,10 +186,12 @@ class Driver:
                     if self.life.claim(cell, self.spec.train.checkpoint):
                         return cell
             self._finish_resolved()
-            before = self.source.complete_cells
+            before, complete = self.source.complete_cells, self.source.complete_configs
             config = self.source.next()
             self.result.reused += self.source.complete_cells - before
-            self._progress(self.source.complete_cells - before)
+            if self.source.complete_configs > complete:  # all they may spend is spent
+                done = self.source.complete_configs - complete
+                self._progress(done * self._seeds_at_most() * self.spec.train.epochs)
             if config is None:
                 return None
             self.configs.append(config)
@@ -222,7 +226,9 @@ class Driver:
             elif kind == "epoch":
                 _, cell_id, epoch, value = message
                 if cell_id in self.running:
-                    self.running[cell_id][0].curve[epoch] = value
+                    cell = self.running[cell_id][0]
+                    cell.curve[epoch] = value
+                    self.life.advance(cell, epoch + 1)
             elif kind in ("done", "paused"):
                 self._ended(kind, message[1], message[2])
                 slot.cell = None
@@ -303,9 +309,6 @@ class Driver:
         elif v.action == SEEDS:
             for s in v.seeds:
                 config.cells[s] = Cell(config, s)
-            if self.bar is not None and v.seeds:
-                self.bar.total += len(v.seeds)
-                self.bar.refresh()
             config.racing = v.racing
         else:  # OUT: resolved with the seeds it has (raced out, or ended otherwise)
             config.racing = False
@@ -317,6 +320,9 @@ class Driver:
             self._judge_due = False
             self._decide()
         for config in [c for c in self.configs if c.resolved()]:
+            if config.role == "seed":  # the seeds it never got (raced out, or ended)
+                never = self._seeds_at_most() - len(config.cells)
+                self._progress(max(0, never) * self.spec.train.epochs, True)
             tell(config, self.spec, self.study, self.tickets, self.journal)
             self.configs.remove(config)
             if config.trial is not None:
@@ -435,9 +441,26 @@ class Driver:
         if cell_id is not None and status == "FINISHED":
             self.tickets.set("cell", cell_id, "done")
 
-    def _progress(self, n: int) -> None:
-        if self.bar is not None:
+    def _progress(self, n: int, skipped: bool = False) -> None:
+        """``n`` seed-epochs trained, or ``skipped`` (pruned, raced out, failed)."""
+        if self.bar is not None and n > 0:
             self.bar.update(n)
+            if skipped:
+                self._skipped += n
+                self._postfix()
+
+    def _seeds_at_most(self) -> int:
+        return len(self.spec.search.seeds)
+
+    def _postfix(self) -> None:
+        """Beside the bar: what the study is expected to train, and what it skipped."""
+        parts = []
+        if self._expected < self.bar.total:
+            parts.append(f"expected ~{self._expected}")
+        if self._skipped:
+            parts.append(f"{self._skipped} skipped (pruned, raced out or failed)")
+        if parts:
+            self.bar.set_postfix_str("; ".join(parts), refresh=False)
 
 
 def _say(line: str) -> None:
@@ -453,4 +476,4 @@ def _owner(ticket) -> str | None:
 def _bar(total: int, enabled: bool, name: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"sweep {name}", unit="run", disable=not enabled)
+    return tqdm(total=total, desc=f"sweep {name}", unit="seed-epoch", disable=not enabled)
