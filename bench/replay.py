@@ -81,6 +81,8 @@ def policies(cube: K.Cube) -> list[P.Policy]:
             P.Policy(f"{k} levels x 4 seeds", levels=half, seeds=4),
             P.Policy(f"{k} levels x 3 seeds", levels=half, seeds=3),
             P.Policy("4 levels x 6 seeds", levels=four),
+            P.Policy("4 levels x 5 seeds", levels=four, seeds=5),
+            P.Policy("4 levels x 4 seeds", levels=four, seeds=4),
             P.Policy(f"{k} levels, race 3->6", levels=half, race=(3, 1, 0.025)),
         ]
     return out
