@@ -226,3 +226,68 @@ def simulate_race(
             count[k] = count.get(k, 0) + int(bool(v))
         count["seed_runs"] = count.get("seed_runs", 0) + used
     return r
+
+
+def simulate_confirm(configs: int, seeds: int, fresh: int, sweeps: int, rng_seed: int = 0,
+                     seed_sd: float = 1.0) -> Rates:  # fmt: skip
+    """The headline after ``ablate confirm``, every setting equal: the search (``configs`` x
+    ``seeds``, a numeric factor with its trend test), then its possibly-best set and the
+    reference re-trained on ``fresh`` new seeds (new seed effects, new noise), and the headline
+    as the report builds it (:func:`ablate.report.headline.headline`). Events: ``any_false``
+    (the headline says anything at all: a confirmed "best" or "worse", a difference to the
+    reference, a detected trend), and ``old_rule_false``: what the report said before one
+    budget covered both -- the search's own claims at its level plus the confirmation's
+    comparisons at 5%."""
+    from ablate.report.headline import headline
+
+    rng = np.random.default_rng(rng_seed)
+    r = Rates("equal:headline with confirmation", configs, seeds, sweeps, 0.0)
+    count = r.counts
+    mu = np.zeros(configs)
+    settings = {"reference": {"factor": 0.0}}
+    for _ in range(sweeps):
+        search = sweep_table(mu, seeds, rng, seed_sd)
+        first = headline(search, ["factor"], "objective", "maximize", study="s",
+                         settings=settings, seed_list=list(range(seeds)))  # fmt: skip
+        a = first.analysis
+        chosen = set(a.best_set) | {a.reference}
+        confirm = sweep_table(mu, fresh, rng, seed_sd)
+        confirm["seed"] += 10_000
+        labels = [f"factor={v:g}" for v in confirm["factor"]]
+        confirm = confirm[[lab in chosen for lab in labels]]
+        h = headline(search, ["factor"], "objective", "maximize", study="s", settings=settings,
+                     seed_list=list(range(seeds)), confirm=confirm)  # fmt: skip
+        events = {"any_false": bool(_said(h.claims))}
+        # The rule before: the search's claims as reported without a confirmation, and the
+        # confirmation's comparisons at 5% of their own.
+        old_conf = analyze(confirm, ["factor"], "objective", "maximize",
+                           seed_list=sorted(confirm["seed"].unique()), alpha=0.05,
+                           reference={"factor": 0.0})  # fmt: skip
+        old_conf_false = len(old_conf.best_set) < old_conf.tested or bool(
+            (old_conf.table["vs_ref_low"].gt(0) | old_conf.table["vs_ref_high"].lt(0)).any()
+        )
+        events["old_rule_false"] = bool(_said(first.claims)) or old_conf_false
+        events["nominated_all"] = len(a.best_set) == a.tested
+        for k, v in events.items():
+            count[k] = count.get(k, 0) + int(v)
+    return r
+
+
+def _said(claims) -> list[str]:
+    """What a headline claims when every setting is equal (all of it false): a setting worse
+    than another (the search's set, or the confirmation's), a difference to the reference,
+    an effect of the factor. A nomination is not a claim."""
+    out = []
+    for c in (c.to_json() for c in claims):
+        stat = c.get("statistic") or {}
+        if (
+            c["kind"] in ("best_set", "confirmed")
+            and "set" in stat
+            and len(stat["set"]) < len(stat["means"])
+        ):
+            out.append(f"{c['kind']}: worse")
+        if c["kind"] == "reference" and (stat.get("better") or stat.get("worse")):
+            out.append("reference: a difference")
+        if c["kind"] == "dose" and stat.get("verdict") != "none":
+            out.append(f"dose: {stat.get('verdict')}")
+    return out

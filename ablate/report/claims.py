@@ -21,7 +21,7 @@ TUKEY = "Tukey's studentized range over all pairs (Tukey 1953), on the {design}"
 
 @dataclass
 class Claim:
-    kind: str  # best_set | confirmed | dose | two_factor | reference
+    kind: str  # best_set | confirmed | nominated | dose | two_factor | reference
     text: str
     test: str
     n: int
@@ -101,17 +101,38 @@ def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
         text = (
             f"**{top['label']} is best**, confirmed {where}: {metric} {top['mean']:.3f} {ci} "
             f"(95% t-interval over the fresh seeds); {', '.join(others)} "
-            f"{'is' if len(others) == 1 else 'are'} worse there (95%)."
+            f"{'is' if len(others) == 1 else 'are'} worse there ({_level(a.alpha)})."
         )
     elif a.tested >= 2:
         text = (
-            f"Confirmed {where}: {', '.join(a.best_set)} cannot be told apart (95%); "
+            f"Confirmed {where}: {', '.join(a.best_set)} cannot be told apart "
+            f"({_level(a.alpha)}); "
             f"{top['label']} has the {_best_mean(a).lower()}, {metric} {top['mean']:.3f} {ci}."
         )
     else:
         text = f"Confirmed {where}: {top['label']} gives {metric} {top['mean']:.3f} {ci}."
     return Claim("confirmed", text, TUKEY.format(design=a.design), len(run_ids), run_ids,
                  interval=[top["ci95_low"], top["ci95_high"]], statistic=numbers)  # fmt: skip
+
+
+def nominated(a: Analysis, metric: str) -> Claim | None:
+    """The search's possibly-best set once a confirmation has re-trained it: what was
+    nominated for confirmation, not a claim (the confirmation's comparisons are the claim, and
+    take the search's share of the 5%)."""
+    if a.tested < 2 or not a.best_set:
+        return None
+    tested = a.table[a.table["status"] == "tested"]
+    run_ids = [rid for ids in tested.get("_run_ids", []) for rid in ids]
+    text = (
+        f"The search nominated {', '.join(a.best_set)} for confirmation (not shown worse than "
+        f"another at {_level(a.alpha)} on its own seeds); a nomination, not a claim: the "
+        f"confirmation above decides. {_best_mean(a)} in the search: {tested.iloc[0]['label']}, "
+        f"{metric} {tested.iloc[0]['mean']:.3f} (selected on the same data, so optimistic)."
+    )
+    numbers = {"set": a.best_set, "sigma": a.sigma, "df": a.df, "seeds": a.seeds,
+               "means": dict(zip(tested["label"], tested["mean"], strict=True))}  # fmt: skip
+    return Claim("nominated", text, TUKEY.format(design=a.design), len(run_ids), run_ids,
+                 statistic=numbers)  # fmt: skip
 
 
 def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
@@ -232,11 +253,13 @@ def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}%"
 
 
-def shared_note(race: float, pairwise: float, model: str | None) -> str:
-    """How the headline's 5% is shared: racing's eliminations, the pairwise comparisons and a
-    model's tests (a dose-response or two factors)."""
+def shared_note(race: float, pairwise: float, model: str | None, confirmed: bool = False) -> str:
+    """How the headline's 5% is shared: racing's eliminations, the pairwise comparisons (the
+    confirmation's, once there is one) and a model's tests (a dose-response or two
+    factors)."""
     parts = [f"racing's eliminations at {100 * race:g}%"] if race else []
-    parts.append(f"the pairwise comparisons at {100 * (1 - pairwise):g}%")
+    which = "the confirmation's comparisons" if confirmed else "the pairwise comparisons"
+    parts.append(f"{which} at {100 * (1 - pairwise):g}%")
     if model:
         parts.append(f"the {model} at {100 * pairwise:g}%")
     return "The headline's tests share a 5% error rate: " + ", ".join(parts) + "."

@@ -27,6 +27,7 @@ class Headline:
     model: str | None = None  # "dose-response test" | "two factors' tests" | None
     doses: dict[str, DoseResponse] = field(default_factory=dict)
     two: TwoFactor | None = None
+    confirmation: Analysis | None = None  # the possibly-best set re-trained on fresh seeds
 
 
 def plain(aliases: list[str], conditional: dict[str, tuple[str, str]]) -> list[str]:
@@ -63,10 +64,16 @@ def headline(
     raced: dict[str, int] | None = None,
     race_alpha: float = 0.0,
     conditional: dict[str, tuple[str, str]] | None = None,
-    confirmed: bool = False,
+    confirm: pd.DataFrame | None = None,
 ) -> Headline:
     """``seeds``: one row per finished (configuration, seed) run with the aliases, ``seed``,
-    ``objective``, ``config_hash`` and ``run_id``; the rest as :func:`analyze` takes it."""
+    ``objective``, ``config_hash`` and ``run_id``; the rest as :func:`analyze` takes it.
+
+    ``confirm``: the confirmation's runs (the search's possibly-best set and the reference on
+    fresh seeds), when there are any. Then one 5% still covers the whole headline: the
+    confirmation's comparisons take the pairwise family's share, and the search's set is only
+    a nomination (what was confirmed), not a claim; the dose-response or two-factor tests keep
+    theirs, and the reference is compared on the fresh seeds (docs/statistics.md)."""
     settings, conditional = settings or {}, conditional or {}
     alpha, factors, numeric, modelled = level(seeds, aliases, conditional, race_alpha)
     a = analyze(
@@ -75,7 +82,17 @@ def headline(
         margin=settings.get("margin"), levels=levels, alpha=alpha, raced=raced,
     )  # fmt: skip
     h = Headline(a, [], alpha)
-    h.claims.append(C.best_set(a, metric, study, confirmed=confirmed))
+    if confirm is not None and not confirm.empty:
+        fresh = sorted(confirm["seed"].unique().tolist())
+        h.confirmation = analyze(
+            confirm, aliases, metric, direction, seed_list=fresh,
+            reference=settings.get("reference"), reference_name=settings.get("reference_name"),
+            margin=settings.get("margin"), levels=levels, alpha=alpha,
+        )  # fmt: skip
+        h.claims.append(C.confirmed(h.confirmation, metric, fresh))
+        h.claims.append(C.nominated(a, metric))
+    else:
+        h.claims.append(C.best_set(a, metric, study, confirmed=False))
     tested = seeds[seeds["config_hash"].isin(_tested_hashes(a, seeds, aliases))]
     if len(factors) == 1 and numeric:
         d = dose_response(tested, numeric[0], "objective", direction,
@@ -87,7 +104,7 @@ def headline(
         h.two = two_factor(tested, *factors, "objective", alpha / 3)
         if h.two is not None:
             h.claims.append(C.two_factor(h.two))
-    h.claims.append(C.reference(a, metric))
+    h.claims.append(C.reference(h.confirmation or a, metric))
     h.claims = [c for c in h.claims if c is not None]
     if modelled:
         h.model = "two factors' tests" if h.two is not None else "dose-response test"

@@ -26,18 +26,17 @@ def build_report(
 ) -> Path:
     runs = collect(tracking_uri, experiment, study, fingerprint)
     settings = settings if settings is not None else runs.settings
-    conf = None
-    if not runs.confirm.empty:
-        seeds = sorted(runs.confirm["seed"].unique().tolist())
-        conf = _analyze(runs, runs.confirm, seeds, settings, None)
-    h = _headline(runs, settings, confirmed=conf is not None)
-    a, doses, two = h.analysis, h.doses, h.two
+    h = _headline(runs, settings)
+    a, doses, two, conf = h.analysis, h.doses, h.two, h.confirmation
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
     write_atomic(out / "configs.csv", public(a.table).to_csv(index=False))
-    said = ([C.confirmed(conf, runs.metric, seeds)] if conf is not None else []) + h.claims
-    said = [c for c in said if c is not None]
-    shared = [C.shared_note(runs.race_alpha, h.alpha, h.model)] if h.alpha < 0.05 else []
+    said = [c for c in h.claims if c is not None]
+    shared = (
+        [C.shared_note(runs.race_alpha, h.alpha, h.model, confirmed=conf is not None)]
+        if h.alpha < 0.05
+        else []
+    )
     write_atomic(out / "claims.json", json.dumps([c.to_json() for c in said], indent=1) + "\n")
 
     figures = _figures(runs, a, doses, two, out)
@@ -83,12 +82,12 @@ def search_analysis(runs: StudyRuns, settings: dict) -> Analysis:
     return _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
 
 
-def _headline(runs: StudyRuns, settings: dict, confirmed: bool) -> H.Headline:
+def _headline(runs: StudyRuns, settings: dict) -> H.Headline:
     return H.headline(
         runs.seeds, runs.aliases, runs.metric, runs.direction, study=runs.study,
         settings=settings, seed_list=runs.seed_list, failed=runs.failed, levels=runs.levels,
         raced=runs.raced, race_alpha=runs.race_alpha, conditional=runs.conditional,
-        confirmed=confirmed,
+        confirm=runs.confirm,
     )  # fmt: skip
 
 
