@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from calibration import simulate, simulate_race
+from calibration import simulate, simulate_confirm, simulate_race
 
 SCENARIOS = [
     # scenario, configurations, seeds, effect (noise sd), trend test
@@ -67,13 +67,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sweeps", type=int, default=1000)
     ap.add_argument("--only", help="only this scenario (equal, one_better, trend, peak, race, "
-                    "robust)")  # fmt: skip
+                    "robust, confirm)")  # fmt: skip
     args = ap.parse_args()
     print("| scenario | configs x seeds | effect (sd) | factor | event | rate | 99% interval |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     start = time.monotonic()
     for i, (scenario, c, s, effect, trend) in enumerate(SCENARIOS):
-        if args.only and scenario != args.only or args.only in ("race", "robust"):
+        if args.only and scenario != args.only or args.only in ("race", "robust", "confirm"):
             continue
         r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
                      trend_test=trend)  # fmt: skip
@@ -85,18 +85,26 @@ def main() -> int:
                     f"{r.rate(event):.3f} | [{r.lower(event):.3f}, {r.upper(event):.3f}] |",
                     flush=True,
                 )
-    if not args.only or args.only == "robust":
+    if not args.only or args.only in ("robust", "confirm"):
         print("\nNoise that breaks the textbook model (numeric factor, trend test; 95% "
               "intervals)\n")  # fmt: skip
         print("| scenario | configs x seeds | effect (sd) | event | rate | 95% interval |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for i, (label, scenario, c, s, effect, kw) in enumerate(ROBUST):
+        for i, (label, scenario, c, s, effect, kw) in enumerate(
+            ROBUST if args.only != "confirm" else []
+        ):
             r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=3000 + i, **kw)
             for event in EVENTS:
                 if event in r.counts:
                     print(f"| {label} | {c} x {s} | {effect:g} | {event} | {r.rate(event):.3f} "
                           f"| [{r.lower(event, 0.975):.3f}, {r.upper(event, 0.975):.3f}] |",
                           flush=True)  # fmt: skip
+        r = simulate_confirm(11, 3, 3, args.sweeps, rng_seed=4000)
+        label = "every setting equal, the headline after `ablate confirm` (3 fresh seeds)"
+        for event in ("any_false", "old_rule_false", "nominated_all"):
+            print(f"| {label} | 11 x 3 | 0 | {event} | {r.rate(event):.3f} "
+                  f"| [{r.lower(event, 0.975):.3f}, {r.upper(event, 0.975):.3f}] |",
+                  flush=True)  # fmt: skip
     if not args.only or args.only == "race":
         print("\nRacing (search.race, step 1, alpha 2.5% over the stages; report at 2.5%)\n")
         print("| scenario | configs x max seeds (initial) | effect (sd) | event | rate | "
