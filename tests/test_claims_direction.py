@@ -83,3 +83,20 @@ def test_a_loss_that_falls_with_the_weight_helps_and_one_that_rises_hurts(slope,
         d = dose_response(t, "aux_weight", "objective", direction, 0.0)
         text = C.dose(d, "val/loss", direction, "no aux loss").text
         assert f"**aux_weight {word}**" in text, (direction, text)
+
+
+def test_hurts_comes_with_how_much_and_where():
+    """A loss rising by 0.1 per unit of the weight (0.08 at the top weight, 0.8): "hurts", with
+    the fitted rise at the worst weight against no aux loss and its interval, in the metric's
+    own direction (+ for a loss that rises, - for its negative that falls)."""
+    from ablate.stats.dose import dose_response
+
+    table = sweep_table({w: 0.1 * w for w in WEIGHTS})
+    negative = table.assign(objective=-table["objective"])
+    for direction, t, sign in (("minimize", table, +1), ("maximize", negative, -1)):
+        d = dose_response(t, "aux_weight", "objective", direction, 0.0)
+        assert d.worst == 0.8
+        assert d.loss_ci[0] <= sign * 0.08 <= d.loss_ci[1], (direction, d.loss_ci)
+        assert sign * d.loss_ci[0] > 0 or sign * d.loss_ci[1] < 0  # the interval excludes 0
+        text = C.dose(d, "val/loss", direction, "no aux loss").text
+        assert f"[{d.loss_ci[0]:+.3f}, {d.loss_ci[1]:+.3f}] against it at aux_weight=0.8" in text

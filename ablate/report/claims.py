@@ -160,8 +160,10 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         text = f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}; {slope})."
     elif verdict == "hurts":
         text = (
-            f"**{d.factor} hurts**: the fitted curve is best at the reference, {reference} "
-            f"(trend F-test p = {d.trend_p:.2g}; {slope})."
+            f"**{d.factor} hurts**: the fitted curve is best at the reference, {reference}, "
+            f"and {d.loss:+.3f} {metric} [{d.loss_ci[0]:+.3f}, {d.loss_ci[1]:+.3f}] against it "
+            f"at {d.factor}={d.worst:.2g}, where it is worst (trend F-test p = "
+            f"{d.trend_p:.2g}; {slope})."
         )
     else:
         text = (
@@ -170,7 +172,8 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         )
     return Claim("dose", text, test, d.n, d.run_ids, p=d.trend_p, interval=list(d.gain_ci),
                  statistic={"verdict": verdict, "F": d.trend_f, "coef": list(d.coef),
-                            "optimum": d.optimum,
+                            "optimum": d.optimum, "worst": d.worst, "loss": d.loss,
+                            "loss_ci": list(d.loss_ci),
                             "optimum_ci": list(d.optimum_ci), "slope": d.slope,
                             "reference": d.reference})  # fmt: skip
 

@@ -33,7 +33,8 @@ paired seeds on which it beats the reference; "within ±m" only with a margin m 
 more): a quadratic in the factor plus a seed effect by least squares; the trend is the F-test
 against the seeds-only model; the fitted optimum comes with a 95% interval (the delta method's
 t-interval for a vertex inside the range, a wild bootstrap for an optimum at an edge), its gain
-over the reference with a 95% t-interval (delta method at the fitted optimum).
+over the reference with a 95% t-interval (delta method at the fitted optimum); when it hurts,
+the fitted loss where the curve is worst, against the reference, with its 95% t-interval.
 **Two factors**: a two-way ANOVA with interaction and a seed effect. Error rates of these rules,
 measured on simulated sweeps: docs/statistics.md."""
 

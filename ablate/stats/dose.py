@@ -36,6 +36,9 @@ class DoseResponse:
     reference: float
     gain: float  # fitted value at the optimum minus at the reference
     gain_ci: tuple[float, float]
+    worst: float  # where the fitted curve is worst on the range
+    loss: float  # the fitted value there minus at the reference ("hurts": how much)
+    loss_ci: tuple[float, float]  # its 95% t-interval (delta method)
     slope: float  # the straight line's slope over seeds, per unit of the factor
     slope_ci: tuple[float, float]  # at the trend test's level (1 - alpha)
     n: int
@@ -107,11 +110,11 @@ def dose_response(
     # gain covered only ~90%.
     from scipy import stats as st
 
-    gain = c1 * (x_opt - ref) + c2 * (x_opt**2 - ref**2)
-    grad = np.zeros(len(full.params))
-    grad[ix], grad[ix2] = x_opt - ref, x_opt**2 - ref**2
-    se = math.sqrt(float(grad @ np.asarray(full.cov_params()) @ grad))
-    half = float(st.t.ppf(0.975, full.df_resid)) * se
+    t975 = float(st.t.ppf(0.975, full.df_resid))
+    gain, half = _change(full, ix, ix2, x_opt, ref, t975)
+    # Where the curve is worst on the range (what "hurts" reports), against the reference.
+    x_worst = _best_x(c1, c2, lo, hi, -sign)
+    loss, loss_half = _change(full, ix, ix2, x_worst, ref, t975)
     slope_ci = line.conf_int(alpha=alpha).loc["x"]  # at the trend test's own level
     return DoseResponse(
         factor=factor,
@@ -124,12 +127,25 @@ def dose_response(
         reference=ref,
         gain=float(gain),
         gain_ci=(float(gain - half), float(gain + half)),
+        worst=float(x_worst),
+        loss=float(loss),
+        loss_ci=(float(loss - loss_half), float(loss + loss_half)),
         slope=float(line.params["x"]),
         slope_ci=(float(slope_ci.iloc[0]), float(slope_ci.iloc[1])),
         n=len(d),
         run_ids=d["run_id"].tolist(),
         alpha=alpha,
     )
+
+
+def _change(fit, ix: int, ix2: int, x: float, ref: float, t: float) -> tuple[float, float]:
+    """The fitted curve at ``x`` minus at ``ref``, and the half-width of its t-interval (delta
+    method; linear in the coefficients for a given ``x``)."""
+    b1, b2 = float(fit.params.iloc[ix]), float(fit.params.iloc[ix2])
+    grad = np.zeros(len(fit.params))
+    grad[ix], grad[ix2] = x - ref, x**2 - ref**2
+    se = math.sqrt(float(grad @ np.asarray(fit.cov_params()) @ grad))
+    return b1 * (x - ref) + b2 * (x**2 - ref**2), t * se
 
 
 def _design(d: pd.DataFrame) -> pd.DataFrame:
