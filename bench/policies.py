@@ -55,10 +55,13 @@ class Outcome:
 
 
 def from_spec(name: str, spec, about: str = "") -> Policy:
-    """The policy an experiment file describes (its pruner and racing over its grid)."""
+    """The policy an experiment file describes: its grid's levels (of its one factor), seeds,
+    pruner and racing."""
     p, race = spec.search.pruner, spec.search.race
+    (param,) = spec.search.params.values()
     return Policy(
-        name, seeds=len(spec.search.seeds), rungs=tuple(p.rungs(spec.train.epochs)),
+        name, levels=tuple(param.grid()), seeds=len(spec.search.seeds),
+        rungs=tuple(p.rungs(spec.train.epochs)),
         halving=p.get("reduction_factor") if p.name == "successive_halving" else None,
         race=(race.initial, race.step, race.alpha) if race else None, about=about,
     )  # fmt: skip
