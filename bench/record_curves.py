@@ -80,13 +80,14 @@ def main() -> int:
     from ablate import spec as S
 
     spec = S.load(a.experiment, [*a.overrides, *FULL])
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()  # at the start
     folder = a.keep or Path(tempfile.mkdtemp(prefix="ablate-curves-"))
     folder.mkdir(parents=True, exist_ok=True)
     wall = sweep(a.experiment.resolve(), folder, a.workers, a.overrides)
     table = curves(folder, spec)
     expected = len(S.grid_cells(spec)) * len(spec.search.seeds) * spec.train.epochs
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
     command = " ".join(["python bench/record_curves.py", str(a.experiment), "--out",
                         str(a.out), "--workers", str(a.workers),
                         *[f"--set {o}" for o in a.overrides]])  # fmt: skip

@@ -67,7 +67,6 @@ def policies(cube: K.Cube) -> list[P.Policy]:
         P.Policy("full grid", about="every level, every seed, every epoch"),
         P.from_spec("shipped: halving + race", shipped,
                     "successive halving at epochs 2, 6 on 3 seeds, then racing 3->6"),
-        P.Policy("halving", rungs=(2, 6), halving=3, about="successive halving, every seed"),
         P.Policy("race", race=(3, 1, 0.025), about="racing 3->6 seeds, every level to the end"),
         P.Policy("guard", rungs=(2, 6), guard=0.005, race=(3, 1, 0.015),
                  about="guarded pruning at 2, 6 (0.5% each), then racing 3->6"),
@@ -79,10 +78,8 @@ def policies(cube: K.Cube) -> list[P.Policy]:
         k = len(half)
         out += [
             P.Policy(f"{k} levels x 4 seeds", levels=half, seeds=4),
-            P.Policy(f"{k} levels x 3 seeds", levels=half, seeds=3),
             P.Policy("4 levels x 6 seeds", levels=four),
             P.Policy("4 levels x 5 seeds", levels=four, seeds=5),
-            P.Policy("4 levels x 4 seeds", levels=four, seeds=4),
             P.Policy(f"{k} levels, race 3->6", levels=half, race=(3, 1, 0.025)),
         ]
     return out
