@@ -62,11 +62,17 @@ def policies(cube: K.Cube) -> list[P.Policy]:
     """The policies compared (a numeric factor's level subsets only on a numeric factor)."""
     from ablate import spec as S
 
-    shipped = S.load(ROOT / "experiments" / "pspnet_aux_weight.yaml", components=False)
+    # The design the experiment ships with (recorded curves: their own experiment file; the
+    # synthetic families: the default's).
+    own = ROOT / "experiments" / f"{cube.name}.yaml"
+    shipped = S.load(own if own.exists() else ROOT / "experiments" / "pspnet_aux_weight.yaml",
+                     components=False)  # fmt: skip
+    p, race = shipped.search.pruner, shipped.search.race
+    what = (f"{len(shipped.search.seeds)} seeds" + (f", {p.name}" if p.name != "none" else "")
+            + (", race" if race else ""))  # fmt: skip
     out = [
         P.Policy("full grid", about="every level, every seed, every epoch"),
-        P.from_spec("shipped: halving + race", shipped,
-                    "successive halving at epochs 2, 6 on 3 seeds, then racing 3->6"),
+        P.from_spec(f"shipped: {what}", shipped, "the experiment file's own design"),
         P.Policy("race", race=(3, 1, 0.025), about="racing 3->6 seeds, every level to the end"),
         P.Policy("guard", rungs=(2, 6), guard=0.005, race=(3, 1, 0.015),
                  about="guarded pruning at 2, 6 (0.5% each), then racing 3->6"),

@@ -140,4 +140,4 @@ def test_quick_replay_runs_end_to_end(tmp_path):
     )
     full = [line for line in p.stdout.splitlines() if line.startswith("| full grid |")]
     assert len(full) == 2 and all("| 1.000 | 100.0% [" in line for line in full)
-    assert p.stdout.count("| shipped: halving + race |") == 2
+    assert p.stdout.count("| shipped: 6 seeds, successive_halving, race |") == 2
