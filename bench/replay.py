@@ -5,9 +5,9 @@ seeds, ...) replayed on a cube of per-seed, per-epoch curves costs a fraction of
 instead of a sweep, so every policy meets thousands of resamples: the way multi-fidelity methods
 are compared on tabular benchmarks (LCBench, YAHPO). Curves are recorded from real sweeps
 (bench/curves/*.csv, bench/record_curves.py) or drawn from synthetic families with a known truth
-(bench/curves.py). A resample of recorded curves draws the seeds with replacement (whole seeds:
-a seed's curves for every configuration go together, as the seed effect does); a synthetic
-family draws fresh curves.
+(bench/curves.py). A resample of recorded curves draws new seeds by the residual bootstrap of
+the two-way model (curves.resample: seed effects and residual curves drawn from the recorded
+ones); its truth is the recorded means. A synthetic family draws fresh curves.
 
 For each policy and family, over the resamples (95% intervals: Wilson for rates, t for
 means):
@@ -19,7 +19,9 @@ means):
 - ``same dose-response``: no contradiction and the same dose-response verdict (with
   overlapping intervals), whatever the possibly-best sets say;
 - ``contradicts``: it says the opposite of the full grid somewhere;
-- ``false``: it says something false against the truth (synthetic families only: a setting
+- ``false``: it says something false against the truth (for recorded curves, the recorded
+  means, themselves estimates from 6 seeds: read it as the error in a world like the recorded
+  one): a setting
   called worse than another without a truly better one in the set, better/worse than the
   reference the wrong way, or a dose-response verdict the truth does not have);
 - ``helps``: "helps" is printed; ``opt. width`` and ``gain width``: the mean widths of the
@@ -130,8 +132,7 @@ def replay(task: tuple) -> list[dict]:
     base = K.recorded(source) if isinstance(source, Path) else None
     for _ in range(resamples):
         if base is not None:
-            s = base.shape[1]
-            cube = base.seeds(rng.integers(0, s, size=s))
+            cube = K.resample(base, rng)
         else:
             cube = K.synthetic(source, 6, rng, effect)
         plans = policies(cube)
@@ -278,7 +279,7 @@ def main() -> int:
             results.setdefault(src, []).extend(f.result())
     for src, rows in results.items():
         name = Path(src).stem if src.endswith(".csv") else f"synthetic: {src}"
-        truth = not src.endswith(".csv")
+        truth = True
         print("\n".join(table(f"{name} ({resamples} resamples)", summarize(rows), truth)))
         print()
     print(f"({time.perf_counter() - start:.0f} s)")

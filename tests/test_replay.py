@@ -125,6 +125,26 @@ def test_recorded_curves_read_back(tmp_path):
     assert rho[2][0] == pytest.approx(1.0)
 
 
+def test_recorded_curves_resample_new_seeds_around_the_recorded_means():
+    """The residual bootstrap: the truth is the recorded means; the new curves keep the noise's
+    size (no seed twice: each cell's noise is drawn on its own)."""
+    cube = K.synthetic("interior", 6, np.random.default_rng(4))
+    rng = np.random.default_rng(5)
+    draws = [K.resample(cube, rng) for _ in range(400)]
+    assert np.allclose(draws[0].truth, cube.y[:, :, -1].mean(1))
+    last = np.stack([d.y[:, :, -1] for d in draws])  # draws x configs x seeds
+    assert np.allclose(last.mean((0, 2)), draws[0].truth, atol=0.15)
+
+    def residual_sd(y):  # the two-way model's residual sd of one configs x seeds table
+        r = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+        return np.sqrt((r**2).sum() / ((y.shape[0] - 1) * (y.shape[1] - 1)))
+
+    recorded = residual_sd(cube.y[:, :, -1])
+    assert np.mean([residual_sd(x) for x in last]) == pytest.approx(recorded, rel=0.1)
+    same = [any((x[:, i] == x[:, j]).all() for i in range(6) for j in range(i)) for x in last]
+    assert not any(same)  # never the same seed twice
+
+
 def test_quick_replay_runs_end_to_end(tmp_path):
     """What `make bench`'s replay step runs on a fresh clone, in miniature."""
     cube = K.synthetic("interior", 6, np.random.default_rng(2))
