@@ -450,6 +450,9 @@ class Driver:
                 self._postfix()
 
     def _seeds_at_most(self) -> int:
+        """The seeds a configuration may get: the search's, or the confirmation's."""
+        if self.opts.confirm is not None:
+            return len(self.opts.confirm[1])
         return len(self.spec.search.seeds)
 
     def _postfix(self) -> None:
