@@ -21,9 +21,10 @@ means):
 - ``contradicts``: it says the opposite of the full grid somewhere;
 - ``false``: it says something false against the truth (for recorded curves, the recorded
   means, themselves estimates from 6 seeds: read it as the error in a world like the recorded
-  one): a setting
-  called worse than another without a truly better one in the set, better/worse than the
-  reference the wrong way, or a dose-response verdict the truth does not have);
+  one): a setting called worse than another without a truly better one in the set,
+  better/worse than the reference the wrong way, "helps" where the truth at the fitted optimum
+  does not beat the reference, "hurts" where it is not worse at the fitted curve's worst
+  point, an effect of a factor that does nothing);
 - ``helps``: "helps" is printed; ``opt. width`` and ``gain width``: the mean widths of the
   optimum's and gain's intervals when it is, each also per 100 seed-epochs (width x
   sqrt(cost / 100): intervals narrow as 1 / sqrt(the runs), so this compares policies at equal
@@ -112,14 +113,19 @@ def false_claims(said: list[dict], cube: K.Cube) -> list[str]:
             out += [f"{x} worse than the reference" for x in stat["worse"]
                     if mu[index[x]] >= mu[ref] - 1e-9]  # fmt: skip
         if claim["kind"] == "dose":
+            # "helps": the curve's value at the fitted optimum beats the reference's; "hurts":
+            # it is worse where the fitted curve is worst; "an effect": the factor matters.
+            # Each checked against the truth at the point the claim names (interpolated
+            # between levels).
             v = verdict(claim)
-            gain = mu.max() - mu[ref]
-            flat = np.ptp(mu) < 1e-9
-            if (
-                (v == "helps" and gain <= 1e-9)
-                or (v == "hurts" and gain > 1e-9)
-                or (v == "effect" and flat)
-            ):
+            x = np.asarray(cube.levels, dtype=float)
+            at = {k: float(np.interp(stat[k], x, mu)) for k in ("optimum", "worst") if k in stat}
+            wrong = {
+                "helps": at.get("optimum", mu.max()) <= mu[ref] + 1e-9,
+                "hurts": at.get("worst", mu.min()) >= mu[ref] - 1e-9,
+                "effect": np.ptp(mu) < 1e-9,
+            }
+            if wrong.get(v, False):
                 out.append(f"dose-response: {v}")
     return out
 

@@ -92,10 +92,13 @@ def test_false_claims_against_the_truth():
     ref = {"kind": "reference", "statistic": {"better": ["aux_weight=0.3"],
            "worse": ["aux_weight=0.2"]}}  # fmt: skip
     assert false_claims([ref], cube) == ["aux_weight=0.2 worse than the reference"]
-    hurts = {"kind": "dose", "text": "", "statistic": {"verdict": "hurts"}}
-    helps = {"kind": "dose", "text": "", "statistic": {"verdict": "helps"}}
-    assert false_claims([hurts], cube) == ["dose-response: hurts"]
+    hurts = {"kind": "dose", "text": "", "statistic": {"verdict": "hurts", "worst": 0.0}}
+    helps = {"kind": "dose", "text": "", "statistic": {"verdict": "helps", "optimum": 0.9}}
+    assert false_claims([hurts], cube) == ["dose-response: hurts"]  # worst at 0: not worse
     assert false_claims([helps], cube) == []
+    # "helps" with its optimum at the reference's own value is false, wherever the truth peaks.
+    there = {"kind": "dose", "text": "", "statistic": {"verdict": "helps", "optimum": 0.0}}
+    assert false_claims([there], cube) == ["dose-response: helps"]
     null = K.Cube("null", "aux_weight", cube.levels, cube.y, truth=np.zeros(11))
     assert false_claims([helps], null) == ["dose-response: helps"]
 
