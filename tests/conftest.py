@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,23 @@ TINY = {
         },
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_as_it_was(request):
+    """A test that leaves $MLFLOW_TRACKING_URI set (mlflow.set_tracking_uri sets it) sends
+    every later test of its worker process, and the servers they start, to its store: the MLflow
+    UI browser test then saw another test's runs beside its own (4 matching runs, not 3)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    after = os.environ.get("MLFLOW_TRACKING_URI")
+    if after != before:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+        pytest.fail(f"{request.node.nodeid} left MLFLOW_TRACKING_URI={after!r} behind "
+                    "(use monkeypatch.setenv, not mlflow.set_tracking_uri)")  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -75,7 +75,9 @@ def test_a_driver_killed_mid_epoch_resumes_the_run_in_the_same_mlflow_run(workdi
     assert [history[e] for e in range(4)] == [row["val/miou"] for row in reference.history]
 
 
-def test_the_kept_model_loads_from_mlflow_and_scores_its_logged_metric(workdir, tiny_raw):
+def test_the_kept_model_loads_from_mlflow_and_scores_its_logged_metric(
+    workdir, tiny_raw, monkeypatch
+):
     import mlflow.pytorch
     import torch
 
@@ -92,7 +94,9 @@ def test_the_kept_model_loads_from_mlflow_and_scores_its_logged_metric(workdir, 
     c = T.client(res.tracking_uri)
     logged = {m.step: m.value for m in c.get_metric_history(run.info.run_id, "val/miou")}
     assert logged[kept] == max(logged.values())  # best: the epoch with the highest val/miou
-    mlflow.set_tracking_uri(res.tracking_uri)
+    # Not mlflow.set_tracking_uri: it sets $MLFLOW_TRACKING_URI for the rest of the process,
+    # and every later test in this worker (and the `ablate ui` they start) used this store.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", res.tracking_uri)
     model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
     parts = build(spec, 0, torch.device("cpu"))
     val = evaluate(model, parts.data, parts.losses["main"], spec.train, False, False,
