@@ -34,7 +34,7 @@ def sweep_table(effects: dict[float, float], seeds: int = 5, rng_seed: int = 0) 
 def said(table: pd.DataFrame, direction: str):
     a = analyze(table, ["aux_weight"], "val/loss", direction, seed_list=sorted(set(table.seed)),
                 reference={"aux_weight": 0.0}, reference_name="no aux loss")  # fmt: skip
-    return a, C.best_set(a, "val/loss", "s", False).text, C.reference(a, "val/loss").text
+    return a, C.best_set(a, "val/loss", "s").text, C.reference(a, "val/loss").text
 
 
 def labels(text: str, part: str) -> set[str]:

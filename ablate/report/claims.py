@@ -35,7 +35,9 @@ class Claim:
         return {k: _clean(v) for k, v in d.items()}
 
 
-def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | None:
+def best_set(a: Analysis, metric: str, study: str) -> Claim | None:
+    """The search's possibly-best set (once a confirmation exists, :func:`nominated` says it
+    instead)."""
     tested = a.table[a.table["status"] == "tested"]
     run_ids = [rid for ids in tested.get("_run_ids", []) for rid in ids]
     if a.tested == 0:
@@ -57,9 +59,7 @@ def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | N
                      f"can be tested against another; the {best}: {top['label']}, {stat}.",
                      a.design, len(run_ids), run_ids, statistic=numbers)  # fmt: skip
     selected = (
-        " (selected on the same data, so optimistic; the confirmation on fresh seeds is above)"
-        if confirmed
-        else " (selected on the same data, so optimistic: `ablate confirm "
+        " (selected on the same data, so optimistic: `ablate confirm "
         f"{study}` re-trains the possibly-best set on fresh seeds)"
     )
     level = _level(a.alpha)
@@ -72,8 +72,7 @@ def best_set(a: Analysis, metric: str, study: str, confirmed: bool) -> Claim | N
     elif len(a.best_set) == 1:
         text = (
             f"**{top['label']}** is the only setting not shown worse than another ({level}): "
-            f"{stat}{selected}"
-            + ("." if confirmed else "; it is called best only once that holds on fresh seeds.")
+            f"{stat}{selected}; it is called best only once that holds on fresh seeds."
         )
     else:
         text = (

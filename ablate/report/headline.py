@@ -76,23 +76,17 @@ def headline(
     theirs, and the reference is compared on the fresh seeds (docs/statistics.md)."""
     settings, conditional = settings or {}, conditional or {}
     alpha, factors, numeric, modelled = level(seeds, aliases, conditional, race_alpha)
-    a = analyze(
-        seeds, aliases, metric, direction, failed=failed, seed_list=seed_list,
-        reference=settings.get("reference"), reference_name=settings.get("reference_name"),
-        margin=settings.get("margin"), levels=levels, alpha=alpha, raced=raced,
-    )  # fmt: skip
+    a = compared(seeds, aliases, metric, direction, settings, alpha, failed=failed,
+                 seed_list=seed_list, levels=levels, raced=raced)  # fmt: skip
     h = Headline(a, [], alpha)
     if confirm is not None and not confirm.empty:
         fresh = sorted(confirm["seed"].unique().tolist())
-        h.confirmation = analyze(
-            confirm, aliases, metric, direction, seed_list=fresh,
-            reference=settings.get("reference"), reference_name=settings.get("reference_name"),
-            margin=settings.get("margin"), levels=levels, alpha=alpha,
-        )  # fmt: skip
+        h.confirmation = compared(confirm, aliases, metric, direction, settings, alpha,
+                                  seed_list=fresh, levels=levels)  # fmt: skip
         h.claims.append(C.confirmed(h.confirmation, metric, fresh))
         h.claims.append(C.nominated(a, metric))
     else:
-        h.claims.append(C.best_set(a, metric, study, confirmed=False))
+        h.claims.append(C.best_set(a, metric, study))
     tested = seeds[seeds["config_hash"].isin(_tested_hashes(a, seeds, aliases))]
     if len(factors) == 1 and numeric:
         d = dose_response(tested, numeric[0], "objective", direction,
@@ -109,6 +103,17 @@ def headline(
     if modelled:
         h.model = "two factors' tests" if h.two is not None else "dose-response test"
     return h
+
+
+def compared(seeds: pd.DataFrame, aliases: list[str], metric: str, direction: str,
+             settings: dict[str, Any], alpha: float, **kw) -> Analysis:  # fmt: skip
+    """The runs compared as the report compares them, with its settings (reference, its name,
+    the margin) at the family's level ``alpha``; ``kw`` as :func:`analyze` takes it."""
+    return analyze(
+        seeds, aliases, metric, direction, reference=settings.get("reference"),
+        reference_name=settings.get("reference_name"), margin=settings.get("margin"),
+        alpha=alpha, **kw,
+    )  # fmt: skip
 
 
 def _numeric(col: pd.Series) -> bool:

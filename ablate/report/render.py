@@ -31,7 +31,7 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "runs.csv", runs.seeds.to_csv(index=False))
     write_atomic(out / "configs.csv", public(a.table).to_csv(index=False))
-    said = [c for c in h.claims if c is not None]
+    said = h.claims
     shared = (
         [C.shared_note(runs.race_alpha, h.alpha, h.model, confirmed=conf is not None)]
         if h.alpha < 0.05
@@ -78,8 +78,9 @@ def headline_level(runs: StudyRuns) -> tuple[float, list[str], list[str], bool]:
 def search_analysis(runs: StudyRuns, settings: dict) -> Analysis:
     """The search's comparison exactly as the report shows it (at the headline's level): its
     possibly-best set is what ``ablate confirm`` re-trains."""
-    alpha = headline_level(runs)[0]
-    return _analyze(runs, runs.seeds, runs.seed_list, settings, runs.failed, alpha)
+    return H.compared(runs.seeds, runs.aliases, runs.metric, runs.direction, settings,
+                      headline_level(runs)[0], failed=runs.failed, seed_list=runs.seed_list,
+                      levels=runs.levels, raced=runs.raced)  # fmt: skip
 
 
 def _headline(runs: StudyRuns, settings: dict) -> H.Headline:
@@ -88,14 +89,6 @@ def _headline(runs: StudyRuns, settings: dict) -> H.Headline:
         settings=settings, seed_list=runs.seed_list, failed=runs.failed, levels=runs.levels,
         raced=runs.raced, race_alpha=runs.race_alpha, conditional=runs.conditional,
         confirm=runs.confirm,
-    )  # fmt: skip
-
-
-def _analyze(runs: StudyRuns, seeds, seed_list, settings, failed, alpha=0.05) -> Analysis:
-    return analyze(
-        seeds, runs.aliases, runs.metric, runs.direction, failed=failed, seed_list=seed_list,
-        reference=settings.get("reference"), reference_name=settings.get("reference_name"),
-        margin=settings.get("margin"), levels=runs.levels, alpha=alpha, raced=runs.raced,
     )  # fmt: skip
 
 
