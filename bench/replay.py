@@ -41,6 +41,7 @@ means after each rung's epochs and at the last epoch.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import time
@@ -63,19 +64,14 @@ RECORDED = sorted((ROOT / "bench" / "curves").glob("*.csv"))
 
 def policies(cube: K.Cube) -> list[P.Policy]:
     """The policies compared (a numeric factor's level subsets only on a numeric factor)."""
-    from ablate import spec as S
-
     # The design the experiment ships with (recorded curves: their own experiment file; the
-    # synthetic families: the default's).
+    # synthetic families: the default's); on an aux-weight grid also the halving variant.
     own = ROOT / "experiments" / f"{cube.name}.yaml"
-    shipped = S.load(own if own.exists() else ROOT / "experiments" / "pspnet_aux_weight.yaml",
-                     components=False)  # fmt: skip
-    p, race = shipped.search.pruner, shipped.search.race
-    what = (f"{len(shipped.search.seeds)} seeds" + (f", {p.name}" if p.name != "none" else "")
-            + (", race" if race else ""))  # fmt: skip
-    out = [
-        P.Policy("full grid", about="every level, every seed, every epoch"),
-        P.from_spec(f"shipped: {what}", shipped, "the experiment file's own design"),
+    out = [P.Policy("full grid", about="every level, every seed, every epoch"),
+           shipped(own if own.exists() else ROOT / "experiments" / "pspnet_aux_weight.yaml")]
+    if cube.numeric and len(cube.levels) >= 8:
+        out.append(shipped(ROOT / "experiments" / "pspnet_aux_weight_halving.yaml", "halving"))
+    out += [
         P.Policy("race", race=(3, 1, 0.025), about="racing 3->6 seeds, every level to the end"),
         P.Policy("guard", rungs=(2, 6), guard=0.005, race=(3, 1, 0.015),
                  about="guarded pruning at 2, 6 (0.5% each), then racing 3->6"),
@@ -84,14 +80,25 @@ def policies(cube: K.Cube) -> list[P.Policy]:
         n = len(cube.levels)
         half = tuple(cube.levels[i] for i in sorted({*range(0, n, 2), n - 1}))
         four = tuple(cube.levels[i] for i in np.round(np.linspace(0, n - 1, 4)).astype(int))
-        k = len(half)
         out += [
-            P.Policy(f"{k} levels x 4 seeds", levels=half, seeds=4),
             P.Policy("4 levels x 6 seeds", levels=four),
             P.Policy("4 levels x 5 seeds", levels=four, seeds=5),
-            P.Policy(f"{k} levels, race 3->6", levels=half, race=(3, 1, 0.025)),
+            P.Policy(f"{len(half)} levels, race 3->6", levels=half, race=(3, 1, 0.025)),
         ]
     return out
+
+
+@functools.lru_cache
+def shipped(path: Path, name: str = "shipped") -> P.Policy:
+    """The policy an experiment file describes, named with what it does."""
+    from ablate import spec as S
+
+    spec = S.load(path, components=False)
+    p, race = spec.search.pruner, spec.search.race
+    (param,) = spec.search.params.values()
+    what = (f"{len(param.grid())} x {len(spec.search.seeds)} seeds"
+            + (f", {p.name}" if p.name != "none" else "") + (", race" if race else ""))  # fmt: skip
+    return P.from_spec(f"{name}: {what}", spec, f"{path.name}'s own design")
 
 
 def false_claims(said: list[dict], cube: K.Cube) -> list[str]:

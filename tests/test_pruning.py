@@ -271,12 +271,15 @@ def test_the_bar_counts_seed_epochs_against_the_most_the_study_can_spend(workdir
     )
 
 
-def test_the_shipped_defaults_expected_spend():
+def test_the_shipped_designs_expected_spend():
     from ablate.study.counts import seed_epochs
     from ablate.study.result import Options
 
-    spec = S.load(Path(__file__).resolve().parents[1] / "experiments" / "pspnet_aux_weight.yaml")
-    grid = S.grid_configs(spec)
-    most, expected = seed_epochs(spec, Options(), grid)
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    spec = S.load(experiments / "pspnet_aux_weight_halving.yaml")
+    most, expected = seed_epochs(spec, Options(), S.grid_configs(spec))
     # 11 weights x 6 seeds x 16 epochs at most; docs/benchmarks.md measured 270 trained.
     assert most == 11 * 6 * 16 and expected == 270
+    spec = S.load(experiments / "pspnet_aux_weight.yaml")
+    # the default: a fixed design, what it can spend is what it spends
+    assert seed_epochs(spec, Options(), S.grid_configs(spec)) == (6 * 4 * 16, 6 * 4 * 16)

@@ -12,7 +12,7 @@ import curves as K
 import numpy as np
 import policies as P
 import pytest
-from replay import false_claims, rank_correlation
+from replay import false_claims, rank_correlation, shipped
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -26,15 +26,16 @@ def ordered_cube(seeds: int = 6, epochs: int = 16) -> K.Cube:
     return K.Cube("ordered", "aux_weight", [float(v) for v in x], y, truth=10 * x)
 
 
-def test_the_shipped_default_prunes_and_races_as_the_driver_does():
+def test_the_shipped_halving_design_prunes_and_races_as_the_driver_does():
     """Halving at epochs 2 and 6 (eta 3) on the first 3 seeds: 7 weights stop at epoch 2
     (3 seeds x 2 epochs each), 2 at epoch 6 (3 x 6), the best one and the reference go on to
     16 epochs on 3 seeds, and racing takes both to 6 seeds (the reference is protected, the
     best is never worse): 42 + 36 + 2 x 3 x 16 + 2 x 3 x 16 = 270 seed-epochs."""
     from ablate import spec as S
 
-    spec = S.load(BENCH.parent / "experiments" / "pspnet_aux_weight.yaml", components=False)
-    policy = P.from_spec("shipped", spec)
+    spec = S.load(BENCH.parent / "experiments" / "pspnet_aux_weight_halving.yaml",
+                  components=False)  # fmt: skip
+    policy = P.from_spec("halving", spec)
     assert policy.rungs == (2, 6) and policy.halving == 3 and policy.race == (3, 1, 0.025)
     out = P.run(policy, ordered_cube())
     assert out.cost == 270
@@ -163,4 +164,21 @@ def test_quick_replay_runs_end_to_end(tmp_path):
     )
     full = [line for line in p.stdout.splitlines() if line.startswith("| full grid |")]
     assert len(full) == 2 and all("| 1.000 | 100.0% [" in line for line in full)
-    assert p.stdout.count("| shipped: 6 seeds, successive_halving, race |") == 2
+    assert p.stdout.count("| shipped: 6 x 4 seeds |") == 2
+    assert p.stdout.count("| halving: 11 x 6 seeds, successive_halving, race |") == 2
+
+
+def test_the_shipped_default_is_six_levels_on_four_seeds_to_the_end():
+    """experiments/pspnet_aux_weight.yaml replayed on the 11-level grid: every second weight
+    (and the last), 4 seeds, 16 epochs, nothing stopped: 6 x 4 x 16 = 384 seed-epochs, and the
+    report fits the dose-response (the claim the halving design never makes)."""
+    from ablate.report.agree import verdict
+
+    policy = shipped(BENCH.parent / "experiments" / "pspnet_aux_weight.yaml")
+    assert policy.name == "shipped: 6 x 4 seeds"
+    cube = ordered_cube()
+    out = P.run(policy, cube)
+    assert out.cost == 6 * 4 * 16 and out.raced == {}
+    assert sorted(out.rows[cube.factor].unique()) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    dose = next(c for c in P.claims(out, cube) if c["kind"] == "dose")
+    assert verdict(dose) == "helps" and dose["statistic"]["optimum"] == pytest.approx(1.0, abs=0.1)

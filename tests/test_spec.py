@@ -90,16 +90,23 @@ def test_flatten_logs_every_field_by_dotted_key(tiny_raw):
     assert flat["train.epochs"] == "2"
 
 
-def test_the_default_experiment_has_eleven_aux_weights():
+def test_the_default_experiment_is_six_aux_weights_on_four_seeds_to_the_end():
     spec = S.load("experiments/pspnet_aux_weight.yaml")
     cells = S.grid_cells(spec)
-    assert [c["aux_weight"] for c in cells] == [round(0.1 * i, 10) for i in range(11)]
-    assert spec.search.seeds == [0, 1, 2, 3, 4, 5]
-    # judged at rungs on the first 3 seeds, raced up to 6; the quick variant is the same design
-    assert spec.search.pruner.rungs(spec.train.epochs) == [2, 6]
-    assert spec.search.race.counts(6) == [3, 4, 5, 6]
+    assert [c["aux_weight"] for c in cells] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert spec.search.seeds == [0, 1, 2, 3]
+    # a dose-response: every weight on every seed to the end, nothing pruned or raced
+    assert spec.search.pruner.name == "none" and spec.search.race is None
     quick = S.load("experiments/pspnet_aux_weight_quick.yaml")
     assert S.grid_cells(quick) == cells and quick.search.seeds == spec.search.seeds
+    assert quick.search.pruner.name == "none" and quick.search.race is None
+    # "which weight is best?": 11 weights judged at rungs on the first 3 seeds, raced up to 6
+    halving = S.load("experiments/pspnet_aux_weight_halving.yaml")
+    assert [c["aux_weight"] for c in S.grid_cells(halving)] == [round(0.1 * i, 10)
+                                                                for i in range(11)]
+    assert halving.search.pruner.rungs(halving.train.epochs) == [2, 6]
+    assert halving.search.race.counts(6) == [3, 4, 5, 6]
+    assert halving.train == spec.train and halving.data == spec.data
 
 
 def test_grid_search_needs_a_step(tiny_raw):

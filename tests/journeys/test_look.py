@@ -19,20 +19,30 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 QUICK = ["EXPERIMENT=experiments/pspnet_aux_weight_quick.yaml"]
-SIZES = ("--set data.params.train_scenes=96 --set train.epochs=3 "
-         "--set search.params.aux_weight.step=0.5 --set search.seeds=[0,1,2,3]")  # fmt: skip
+SIZES = "--set data.params.train_scenes=96 --set train.epochs=3"
+HALVING = ["--set", "data.params.train_scenes=96", "--set", "data.params.val_scenes=64",
+           "--set", "train.epochs=3", "--set", "search.params.aux_weight.step=0.5",
+           "--set", "search.seeds=[0,1,2,3]"]  # fmt: skip
+# What each report must show: the quick experiment's (the default's design) its dose-response
+# and a confirmation; the halving variant's its pruned configurations.
+SECTIONS = {"pspnet_aux_weight_quick": {"Headline", "Configurations", "Confirmation on fresh seeds",
+                                        "val/miou vs aux_weight", "Method"},
+            "pspnet_aux_weight_halving": {"Headline", "Pruned configurations", "Method"}}
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """`make sweep` of the quick experiment (sizes shrunk) in a fresh folder, then
-    `ablate confirm`: a report with every kind of section (pruned, confirmed)."""
+    `ablate confirm`, and the halving variant beside it: between them, reports with every kind
+    of section (dose-response, pruned, confirmed)."""
     user = new_user(tmp_path_factory.mktemp("look") / "lab")
     shutil.copytree(EXPERIMENTS, user.home / "experiments")
     r = make(user, "sweep", *QUICK, f"ARGS={SIZES}")
     assert r.returncode == 0, r
     c = user.ablate("confirm", "pspnet_aux_weight_quick", "--seeds", "2")
     assert c.returncode == 0, c
+    h = user.ablate("sweep", "experiments/pspnet_aux_weight_halving.yaml", *HALVING)
+    assert h.returncode == 0, h
     return user, r
 
 
@@ -46,6 +56,15 @@ def test_make_sweep_in_a_fresh_folder_leaves_what_the_readme_lists(lab):
     assert (user.home / "mlflow.db").is_file() and (user.home / "optuna.db").is_file()
     assert (user.home / "dashboards" / "index.html").is_file()
     assert "`ablate ui`, then open http://127.0.0.1:5000/#/experiments/" in r.stdout
+    # The default's design answers the dose-response: every weight trained on every seed and
+    # in the table and figure, the trend fitted in the headline.
+    import pandas as pd
+
+    table = pd.read_csv(report / "configs.csv")
+    assert sorted(table["aux_weight"]) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert set(table["n"]) == {4} and set(table["status"]) == {"tested"}
+    kinds = [c["kind"] for c in json.loads((report / "claims.json").read_text())]
+    assert "dose" in kinds, kinds
 
 
 @pytest.mark.readme("make report")
@@ -60,15 +79,15 @@ def test_make_report_writes_the_report_again(lab):
 
 @pytest.mark.readme("make sweep")
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)")
-def test_the_html_report_shows_every_section_of_the_markdown_one(lab, tmp_path):
+@pytest.mark.parametrize("study", SECTIONS)
+def test_the_html_report_shows_every_section_of_the_markdown_one(lab, tmp_path, study):
     from playwright.sync_api import sync_playwright
 
     user, _ = lab
-    folder = user.home / "reports" / "pspnet_aux_weight_quick"
+    folder = user.home / "reports" / study
     md = (folder / "report.md").read_text()
     headings = re.findall(r"^## (.+)$", md, flags=re.M)
-    assert {"Headline", "Configurations", "Pruned configurations",
-            "Confirmation on fresh seeds", "Method"} <= set(headings), headings  # fmt: skip
+    assert SECTIONS[study] <= set(headings), headings
     tables = len(re.findall(r"^\|---", md, flags=re.M))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -159,6 +178,7 @@ def test_optuna_dashboard_answers_with_the_study(lab, how):
     port, dash = _start(user, how, "dashboard")
     try:
         body = json.loads(wait_http(f"http://127.0.0.1:{port}/api/studies"))
-        assert [s["study_name"] for s in body["study_summaries"]] == ["pspnet_aux_weight_quick"]
+        assert sorted(s["study_name"] for s in body["study_summaries"]) == [
+            "pspnet_aux_weight_halving", "pspnet_aux_weight_quick"]
     finally:
         _stop(dash)

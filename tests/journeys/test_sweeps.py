@@ -1,5 +1,5 @@
 """Sweeps other than the default grid, as the README describes them: a sampler with a pruner,
-seeds added to a finished study, a training loop of one's own, the default's pruning and
+seeds added to a finished study, a training loop of one's own, the halving variant's pruning and
 racing together."""
 
 from __future__ import annotations
@@ -71,21 +71,21 @@ def test_a_training_loop_of_ones_own_is_swept_tracked_and_reported(user):
 
 
 @pytest.mark.readme("ablate sweep")
-def test_the_defaults_pruning_and_racing_run_together(user):
-    """The shipped design (the quick variant's sizes, three weights): successive halving judges
-    every configuration on the mean over its seeds at a rung, racing gives the finalists more
-    seeds; a pruned configuration ends KILLED with its rung, its trial PRUNED, and the report
-    lists it."""
-    r = user.ablate("sweep", EXPERIMENTS / "pspnet_aux_weight_quick.yaml",
+def test_the_halving_variants_pruning_and_racing_run_together(user):
+    """experiments/pspnet_aux_weight_halving.yaml (sizes shrunk, three weights): successive
+    halving judges every configuration on the mean over its seeds at a rung, racing gives the
+    finalists more seeds; a pruned configuration ends KILLED with its rung, its trial PRUNED,
+    and the report lists it."""
+    r = user.ablate("sweep", EXPERIMENTS / "pspnet_aux_weight_halving.yaml",
                     "--set", "data.params.train_scenes=96", "--set", "data.params.val_scenes=64",
                     "--set", "train.epochs=3", "--set", "search.params.aux_weight.step=0.5",
                     "--set", "search.seeds=[0,1,2,3]", timeout=1200)  # fmt: skip
     assert r.returncode == 0, r
     assert "runs of 1 configurations pruned at a rung" in r.output, r
-    trials = user.trials("pspnet_aux_weight_quick")
+    trials = user.trials("pspnet_aux_weight_halving")
     assert Counter(t.state.name for t in trials) == {"COMPLETE": 2, "PRUNED": 1}
-    configs = user.runs("pspnet_aux_weight_quick", "config")
+    configs = user.runs("pspnet_aux_weight_halving", "config")
     pruned = [c for c in configs if c.info.status == "KILLED"]
-    assert len(pruned) == 1 and pruned[0].data.tags["ablate.pruned_at"] == "1"
-    report = (user.home / "reports/pspnet_aux_weight_quick/report.md").read_text()
+    assert len(pruned) == 1 and pruned[0].data.tags["ablate.pruned_at"] == "2"
+    report = (user.home / "reports/pspnet_aux_weight_halving/report.md").read_text()
     assert "## Pruned configurations" in report
