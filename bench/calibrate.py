@@ -32,6 +32,10 @@ SCENARIOS = [
     ("trend", 11, 3, 4.0, True),
     ("peak", 11, 3, 2.0, True),
     ("peak", 11, 3, 4.0, True),
+    # the default's design (experiments/pspnet_aux_weight.yaml): 6 levels x 4 seeds
+    ("equal", 6, 4, 0.0, True),
+    ("trend", 6, 4, 2.0, True),
+    ("peak", 6, 4, 2.0, True),
     # fixed seeds against racing at the same maximum (RACES below)
     ("one_better", 11, 6, 2.0, False),
     ("one_better", 11, 6, 3.0, False),
@@ -45,6 +49,10 @@ ROBUST = [
     ("the reference's run on one seed failed, 2-sd seed effects", "equal", 11, 3, 0.0,
      {"seed_sd": 2.0, "reference_lost_seed": True}),
     ("a trend of 2 sd, seeds' own slopes (sd 1)", "trend", 11, 3, 2.0, {"slope_sd": 1.0}),
+    ("the upper half's noise 3x the lower half's", "equal", 11, 3, 0.0, {"noise": "step"}),
+    ("noise rising 1x -> 3x over the range", "equal", 11, 3, 0.0, {"noise": "ramp"}),
+    ("the default's design, the upper half's noise 3x", "equal", 6, 4, 0.0, {"noise": "step"}),
+    ("heavy tails (t, 3 df)", "equal", 11, 3, 0.0, {"tails": 3}),
 ]  # fmt: skip
 RACES = [
     # scenario, configurations, max seeds, initial, effect (noise sd)
@@ -53,6 +61,7 @@ RACES = [
     ("one_better", 11, 6, 3, 2.0),
     ("one_better", 11, 6, 3, 3.0),
     ("one_better", 11, 10, 3, 2.0),
+    ("equal", 11, 6, 3, 0.0, "step"),  # the upper half's noise 3x the lower half's
 ]
 RACE_EVENTS = ["raced_out_any", "final_worse", "any_false", "best_raced_out", "true_best_in_set",
                "true_best_claimed_best"]  # fmt: skip
@@ -77,6 +86,12 @@ def main() -> int:
             continue
         r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
                      trend_test=trend)  # fmt: skip
+        covered = ("gain_covered", "optimum_covered") if scenario in ("trend", "peak") else ()
+        for event in covered:
+            rate, lo, hi, n = r.given(f"helps_{event}", "helps_claimed")
+            print(f"| {scenario} | {c} x {s} | {effect:g} | numeric (+ trend test) | {event} when "
+                  f"\"helps\" is printed ({n} sweeps) | {rate:.3f} | [{lo:.3f}, {hi:.3f}] (95%) |",
+                  flush=True)  # fmt: skip
         for event in EVENTS:
             if event in r.counts:
                 kind = "numeric (+ trend test)" if trend else "categorical"
@@ -110,9 +125,10 @@ def main() -> int:
         print("| scenario | configs x max seeds (initial) | effect (sd) | event | rate | "
               "99% interval | seed runs / all seeds |")  # fmt: skip
         print("| --- | --- | --- | --- | --- | --- | --- |")
-        for i, (scenario, c, s, initial, effect) in enumerate(RACES):
+        for i, (scenario, c, s, initial, effect, *noise) in enumerate(RACES):
             r = simulate_race(scenario, c, s, args.sweeps, initial=initial, effect=effect,
-                              rng_seed=2000 + i)  # fmt: skip
+                              rng_seed=2000 + i, noise=noise[0] if noise else None)  # fmt: skip
+            scenario += f", noise {noise[0]} 3x" if noise else ""
             used = r.counts["seed_runs"] / (args.sweeps * c * s)
             for event in RACE_EVENTS:
                 if event in r.counts:

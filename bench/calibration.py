@@ -47,6 +47,19 @@ class Rates:
     def rate(self, event: str) -> float:
         return self.counts.get(event, 0) / self.sweeps
 
+    def given(self, event: str, condition: str, confidence: float = 0.95
+              ) -> tuple[float, float, float, int]:  # fmt: skip
+        """The event's rate among the sweeps where ``condition`` held (an interval's coverage
+        when it is printed), with its Clopper-Pearson interval and the count conditioned on."""
+        from scipy.stats import beta
+
+        k, n = self.counts.get(event, 0), self.counts.get(condition, 0)
+        if n == 0:
+            return float("nan"), 0.0, 1.0, 0
+        lo = 0.0 if k == 0 else float(beta.ppf((1 - confidence) / 2, k, n - k + 1))
+        hi = 1.0 if k == n else float(beta.ppf(1 - (1 - confidence) / 2, k + 1, n - k))
+        return k / n, lo, hi, n
+
     def upper(self, event: str, confidence: float = 0.99) -> float:
         """Clopper-Pearson upper bound of the event's rate."""
         from scipy.stats import beta
@@ -61,15 +74,33 @@ class Rates:
         return 0.0 if k == 0 else float(beta.ppf(1 - confidence, k, self.sweeps - k + 1))
 
 
+def noise_sd(noise: str | None, configs: int, ratio: float = 3.0) -> np.ndarray:
+    """Each configuration's noise sd: ``None`` 1 for all; ``step``: the upper half of the
+    factor's range ``ratio`` times the lower half's (a training that turns unstable at high
+    weights); ``ramp``: rising linearly from 1 to ``ratio`` over the range."""
+    if noise is None:
+        return np.ones(configs)
+    if noise == "step":
+        return np.where(np.arange(configs) >= configs // 2 + configs % 2, ratio, 1.0)
+    if noise == "ramp":
+        return np.linspace(1.0, ratio, configs)
+    raise ValueError(f"unknown noise {noise!r}")
+
+
 def sweep_table(mu: np.ndarray, seeds: int, rng: np.random.Generator, seed_sd: float = 1.0,
-                slope_sd: float = 0.0) -> pd.DataFrame:  # fmt: skip
+                slope_sd: float = 0.0, noise: str | None = None,
+                tails: int | None = None) -> pd.DataFrame:  # fmt: skip
     """``slope_sd``: each seed's own slope over the factor's range (seed x factor interaction),
-    in noise sds across the range."""
+    in noise sds across the range; ``noise``: see :func:`noise_sd`; ``tails``: the noise drawn
+    from Student's t with that many degrees of freedom, scaled to unit variance (heavy tails)."""
     c = len(mu)
     x = np.round(np.linspace(0.0, 1.0, c), 10)
     b = rng.normal(scale=seed_sd, size=seeds)
     u = rng.normal(scale=slope_sd, size=seeds) if slope_sd else np.zeros(seeds)
-    y = mu[:, None] + b[None, :] + u[None, :] * (x[:, None] - 0.5) + rng.normal(size=(c, seeds))
+    draw = (rng.standard_t(tails, size=(c, seeds)) / np.sqrt(tails / (tails - 2)) if tails
+            else rng.normal(size=(c, seeds)))  # fmt: skip
+    e = noise_sd(noise, c)[:, None] * draw
+    y = mu[:, None] + b[None, :] + u[None, :] * (x[:, None] - 0.5) + e
     return pd.DataFrame(
         {
             "factor": np.repeat(x, seeds),
@@ -110,19 +141,24 @@ def simulate(
     seed_sd: float = 1.0,
     reference_lost_seed: bool = False,
     slope_sd: float = 0.0,
+    noise: str | None = None,
+    tails: int | None = None,
 ) -> Rates:
     """``seed_sd``: the seed effects' sd (in noise sds); ``reference_lost_seed``: the
     reference's (the first configuration's) run on seed 0 failed; ``slope_sd``: each seed's
-    own slope over the range (see :func:`sweep_table`)."""
+    own slope over the range; ``noise``, ``tails``: unequal noise, heavy tails (see
+    :func:`sweep_table`)."""
     rng = np.random.default_rng(rng_seed)
     mu, better = true_means(scenario, configs, effect), BETTER
     name = scenario + (":reference lost a seed" if reference_lost_seed else "")
     name += f":seeds' own slopes (sd {slope_sd:g})" if slope_sd else ""
+    name += f":noise {noise}" if noise else ""
+    name += f":t({tails}) noise" if tails else ""
     r = Rates(name, configs, seeds, sweeps, effect)
     count = r.counts
     x = np.round(np.linspace(0.0, 1.0, configs), 10)
     for _ in range(sweeps):
-        table = sweep_table(mu, seeds, rng, seed_sd, slope_sd)
+        table = sweep_table(mu, seeds, rng, seed_sd, slope_sd, noise, tails)
         failed = None
         if reference_lost_seed:
             lost = (table["config_hash"] == "c0") & (table["seed"] == 0)
@@ -162,6 +198,11 @@ def simulate(
                 best_x = 1.0 if scenario == "trend" else 0.6
                 events["gain_covered"] = d.gain_ci[0] <= effect <= d.gain_ci[1]
                 events["optimum_covered"] = d.optimum_ci[0] <= best_x <= d.optimum_ci[1]
+                # Selective coverage: the intervals as a reader meets them, printed only when
+                # "helps" is.
+                events["helps_gain_covered"] = events["helps_claimed"] and events["gain_covered"]
+                events["helps_optimum_covered"] = (events["helps_claimed"]
+                                                   and events["optimum_covered"])  # fmt: skip
         for k, v in events.items():
             count[k] = count.get(k, 0) + int(bool(v))
     return r
@@ -177,6 +218,7 @@ def simulate_race(
     alpha: float = 0.025,
     effect: float = 3.0,
     rng_seed: int = 0,
+    noise: str | None = None,
 ) -> Rates:
     """Racing (``search.race``) on simulated sweeps: stage by stage the driver's own rule
     (:func:`ablate.stats.racing.survivors`), then the report's pairwise analysis of the
@@ -196,11 +238,12 @@ def simulate_race(
         raise ValueError(f"unknown racing scenario {scenario!r}")
     rng = np.random.default_rng(rng_seed)
     mu, better = true_means(scenario, configs, effect), BETTER
-    r = Rates(f"race:{scenario}", configs, seeds, sweeps, effect)
+    r = Rates(f"race:{scenario}" + (f":noise {noise}" if noise else ""), configs, seeds, sweeps,
+              effect)  # fmt: skip
     count = r.counts
     names = [f"c{i}" for i in range(configs)]
     for _ in range(sweeps):
-        full = sweep_table(mu, seeds, rng)
+        full = sweep_table(mu, seeds, rng, noise=noise)
         alive, used = set(names), 0
         for i, n in enumerate(counts_):
             used += len(alive) * (n - (counts_[i - 1] if i else 0))

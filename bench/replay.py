@@ -67,8 +67,10 @@ def policies(cube: K.Cube) -> list[P.Policy]:
     # The design the experiment ships with (recorded curves: their own experiment file; the
     # synthetic families: the default's); on an aux-weight grid also the halving variant.
     own = ROOT / "experiments" / f"{cube.name}.yaml"
-    out = [P.Policy("full grid", about="every level, every seed, every epoch"),
-           shipped(own if own.exists() else ROOT / "experiments" / "pspnet_aux_weight.yaml")]
+    out = [
+        P.Policy("full grid", about="every level, every seed, every epoch"),
+        shipped(own if own.exists() else ROOT / "experiments" / "pspnet_aux_weight.yaml"),
+    ]
     if cube.numeric and len(cube.levels) >= 8:
         out.append(shipped(ROOT / "experiments" / "pspnet_aux_weight_halving.yaml", "halving"))
     out += [
@@ -96,8 +98,8 @@ def shipped(path: Path, name: str = "shipped") -> P.Policy:
     spec = S.load(path, components=False)
     p, race = spec.search.pruner, spec.search.race
     (param,) = spec.search.params.values()
-    what = (f"{len(param.grid())} x {len(spec.search.seeds)} seeds"
-            + (f", {p.name}" if p.name != "none" else "") + (", race" if race else ""))  # fmt: skip
+    what = f"{len(param.grid())} x {len(spec.search.seeds)} seeds"
+    what += (f", {p.name}" if p.name != "none" else "") + (", race" if race else "")
     return P.from_spec(f"{name}: {what}", spec, f"{path.name}'s own design")
 
 

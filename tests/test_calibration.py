@@ -84,3 +84,21 @@ def test_a_confirmation_takes_the_pairwise_share_of_the_5_percent_and_the_search
     assert reference.run_ids and all(r.startswith("confirm-") for r in reference.run_ids)
     r = simulate_confirm(11, 3, 3, SWEEPS, rng_seed=23)
     assert r.lower("any_false") < 0.05, r.counts
+
+
+def test_the_noise_scenarios_are_what_the_docs_say():
+    """docs/statistics.md's unequal-noise and heavy-tail rows: the upper half of 11 levels 3x
+    noisier (a step), 1x -> 3x (a ramp), Student's t with 3 df at unit variance."""
+    import numpy as np
+    from calibration import noise_sd
+
+    assert noise_sd("step", 11).tolist() == [1.0] * 6 + [3.0] * 5
+    assert noise_sd("ramp", 11)[[0, 5, 10]].tolist() == [1.0, 2.0, 3.0]
+    rng = np.random.default_rng(5)
+    y = np.stack([sweep_table(np.zeros(11), 3, rng, seed_sd=0.0, noise="step")["objective"]
+                  .to_numpy().reshape(11, 3) for _ in range(400)])  # fmt: skip
+    sd = y.std(axis=(0, 2))
+    assert np.allclose(sd[:6], 1.0, rtol=0.08) and np.allclose(sd[6:], 3.0, rtol=0.08), sd
+    t = np.concatenate([sweep_table(np.zeros(11), 3, rng, seed_sd=0.0, tails=3)["objective"]
+                        for _ in range(400)])  # fmt: skip
+    assert abs(t.std() - 1.0) < 0.1 and (np.abs(t) > 4).mean() > 10 * 6.3e-5  # heavier than normal

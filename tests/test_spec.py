@@ -102,8 +102,9 @@ def test_the_default_experiment_is_six_aux_weights_on_four_seeds_to_the_end():
     assert quick.search.pruner.name == "none" and quick.search.race is None
     # "which weight is best?": 11 weights judged at rungs on the first 3 seeds, raced up to 6
     halving = S.load("experiments/pspnet_aux_weight_halving.yaml")
-    assert [c["aux_weight"] for c in S.grid_cells(halving)] == [round(0.1 * i, 10)
-                                                                for i in range(11)]
+    assert [c["aux_weight"] for c in S.grid_cells(halving)] == [
+        round(0.1 * i, 10) for i in range(11)
+    ]
     assert halving.search.pruner.rungs(halving.train.epochs) == [2, 6]
     assert halving.search.race.counts(6) == [3, 4, 5, 6]
     assert halving.train == spec.train and halving.data == spec.data

@@ -25,9 +25,11 @@ HALVING = ["--set", "data.params.train_scenes=96", "--set", "data.params.val_sce
            "--set", "search.seeds=[0,1,2,3]"]  # fmt: skip
 # What each report must show: the quick experiment's (the default's design) its dose-response
 # and a confirmation; the halving variant's its pruned configurations.
-SECTIONS = {"pspnet_aux_weight_quick": {"Headline", "Configurations", "Confirmation on fresh seeds",
-                                        "val/miou vs aux_weight", "Method"},
-            "pspnet_aux_weight_halving": {"Headline", "Pruned configurations", "Method"}}
+SECTIONS = {
+    "pspnet_aux_weight_quick": {"Headline", "Configurations", "Confirmation on fresh seeds",
+                                "val/miou vs aux_weight", "Method"},
+    "pspnet_aux_weight_halving": {"Headline", "Pruned configurations", "Method"},
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +181,8 @@ def test_optuna_dashboard_answers_with_the_study(lab, how):
     try:
         body = json.loads(wait_http(f"http://127.0.0.1:{port}/api/studies"))
         assert sorted(s["study_name"] for s in body["study_summaries"]) == [
-            "pspnet_aux_weight_halving", "pspnet_aux_weight_quick"]
+            "pspnet_aux_weight_halving",
+            "pspnet_aux_weight_quick",
+        ]
     finally:
         _stop(dash)
