@@ -164,6 +164,26 @@ def test_no_trend_is_claimed_in_flat_data():
     assert not d.detected
 
 
+def test_the_figure_shows_an_optimum_only_where_an_effect_was_detected(tmp_path):
+    """A curve fitted to flat data has an optimum too, and a band around it that reads as a
+    claim the headline does not make (the default's first sweep drew "fitted optimum 0.62"
+    beside "no effect detected, p = 0.86")."""
+    from ablate.report import plots
+
+    peak = dose_response(quadratic_sweep(), "aux_weight", "objective", "maximize")
+    fit, optimum = plots.dose_labels(peak)
+    assert optimum == f"fitted optimum {peak.optimum:.2g}, 95% interval" and "no effect" not in fit
+    flat = quadratic_sweep(top=0.5)
+    flat["objective"] = 0.3 + np.random.default_rng(3).normal(scale=0.01, size=len(flat))
+    d = dose_response(flat, "aux_weight", "objective", "maximize")
+    fit, optimum = plots.dose_labels(d)
+    assert optimum is None and fit.endswith("no effect detected)"), fit
+    a = analyze(flat, ["aux_weight"], "objective", "maximize")
+    path = plots.metric_vs_param(a.table, flat, "aux_weight", "objective", None,
+                                 tmp_path / "flat.png", dose=d)  # fmt: skip
+    assert path.stat().st_size > 10_000
+
+
 def test_two_factors_get_main_effects_and_an_interaction():
     rng = np.random.default_rng(0)
     rows = []

@@ -29,6 +29,16 @@ def _plt():
     return plt, sns
 
 
+def dose_labels(dose) -> tuple[str, str | None]:
+    """The legend of the fitted dose-response: the curve's, and the optimum's band only when
+    the trend test detected an effect (as the headline prints the optimum only then: the
+    optimum of a curve fitted to noise is noise, and a band would read as a claim)."""
+    if not dose.detected:
+        return f"fit over seeds (trend p = {dose.trend_p:.2g}: no effect detected)", None
+    return (f"fit over seeds (trend p = {dose.trend_p:.2g})",
+            f"fitted optimum {dose.optimum:.2g}, 95% interval")  # fmt: skip
+
+
 def metric_vs_param(
     table: pd.DataFrame,
     seeds: pd.DataFrame,
@@ -42,8 +52,8 @@ def metric_vs_param(
 ) -> Path:
     """Mean over seeds with its 95% t-interval (band for numbers, bars for categories), the seeds
     as points. With other swept factors (``others``), one series per setting of them, so no
-    interval mixes configurations. ``dose``: the fitted dose-response curve, its optimum and the
-    optimum's 95% interval."""
+    interval mixes configurations. ``dose``: the fitted dose-response curve, and when an effect
+    is detected its optimum with the optimum's 95% interval."""
     value = value if value is not None and value in seeds else metric
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
@@ -69,11 +79,11 @@ def metric_vs_param(
             import numpy as np
 
             xs = np.linspace(min(dose.levels), max(dose.levels), 200)
-            ax.plot(xs, dose.curve(xs), color="crimson", lw=1.6,
-                    label=f"fit over seeds (trend p = {dose.trend_p:.2g})")  # fmt: skip
-            ax.axvspan(*dose.optimum_ci, color="crimson", alpha=0.08,
-                       label=f"fitted optimum {dose.optimum:.2g}, 95% interval")  # fmt: skip
-            ax.axvline(dose.optimum, color="crimson", ls=":", lw=1)
+            fit, optimum = dose_labels(dose)
+            ax.plot(xs, dose.curve(xs), color="crimson", lw=1.6, label=fit)
+            if optimum is not None:
+                ax.axvspan(*dose.optimum_ci, color="crimson", alpha=0.08, label=optimum)
+                ax.axvline(dose.optimum, color="crimson", ls=":", lw=1)
         values = table[alias].dropna()
         positive = values[values > 0]
         if len(positive) and values.min() >= 0 and positive.max() / positive.min() >= 20:
