@@ -73,7 +73,7 @@ def test_when_a_users_loss_fails_in_every_run_the_sweep_says_why_once_and_writes
     assert r.returncode == 1, r
     line = next(x for x in r.output.splitlines() if x.startswith("every run failed"))
     assert "ValueError: my_lab: the weights disagree with the targets at call 3" in line, r
-    assert "(9 runs; e.g. MLflow run " in line, r  # 3 weights x 3 seeds, racing stops there
+    assert "(12 runs; e.g. MLflow run " in line, r  # 3 weights x 4 seeds, every one tried
     run_id = line.rsplit("MLflow run ", 1)[1].rstrip(")")
     run = user.client().get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["ablate.failure_kind"] == "error"
