@@ -137,8 +137,9 @@ def nominated(a: Analysis, metric: str) -> Claim | None:
 def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     test = (
         "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
-        "the seeds-only model; optimum: delta-method t-interval (inside the range) or wild "
-        "bootstrap (at an edge); gain: t-interval at the fitted optimum (delta method)"
+        "the seeds-only model; optimum, gain and loss: from the curve's simultaneous 95% band "
+        "(Scheffe): the points no other point beats by more than the band allows, the band's "
+        "best and worst change over the reference"
     )
     slope = (
         f"straight-line slope {d.slope:+.3g} per unit [{d.slope_ci[0]:+.3g}, {d.slope_ci[1]:+.3g}]"

@@ -31,10 +31,10 @@ reference with 95% intervals from the same simultaneous family, and P(better), t
 paired seeds on which it beats the reference; "within ±m" only with a margin m given
 (`report.margin`, TOST: Schuirmann 1987). **Dose-response** (one numeric factor, 4 levels or
 more): a quadratic in the factor plus a seed effect by least squares; the trend is the F-test
-against the seeds-only model; the fitted optimum comes with a 95% interval (the delta method's
-t-interval for a vertex inside the range, a wild bootstrap for an optimum at an edge), its gain
-over the reference with a 95% t-interval (delta method at the fitted optimum); when it hurts,
-the fitted loss where the curve is worst, against the reference, with its 95% t-interval.
+against the seeds-only model; the fitted optimum, its gain over the reference and (when it
+hurts) the loss where the curve is worst come with intervals from the curve's simultaneous 95%
+band (Scheffe), which hold whichever points the data made best or worst: the optimum's spans
+the points no other point beats by more than the band allows.
 **Two factors**: a two-way ANOVA with interaction and a seed effect. Error rates of these rules,
 measured on simulated sweeps: docs/statistics.md."""
 

@@ -4,10 +4,9 @@ One numeric factor with 4 or more levels (an aux weight, a coefficient): a quadr
 factor plus a seed effect, y_cs = b_s + beta1 x_c + beta2 x_c^2 + e, fitted by least squares
 (statsmodels). The trend test is the F-test of (beta1, beta2) = 0 against the seeds-only model:
 under "the factor does nothing" it rejects in 5% of sweeps. The fitted optimum (the best point of
-the curve on the swept range) comes with a 95% interval: for a vertex inside the range the delta
-method's t-interval, for an optimum at an edge a wild bootstrap (Rademacher weights on
-leverage-corrected residuals, the optimum chosen again in each resample); its gain over the
-reference level with a t-interval (delta method at the fitted optimum).
+the curve on the swept range), its gain over the reference and the loss of "hurts" come with
+intervals from the curve's simultaneous 95% band (Scheffe), which hold whichever points the data
+made best or worst (ablate/stats/band.py).
 
 Two factors: the seed-blocked two-way ANOVA with interaction, y ~ seed + A + B + A:B, with an
 F-test for each.
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-BOOTSTRAP = 2000
+from ablate.stats.band import Band
 
 
 @dataclass
@@ -38,7 +37,7 @@ class DoseResponse:
     gain_ci: tuple[float, float]
     worst: float  # where the fitted curve is worst on the range
     loss: float  # the fitted value there minus at the reference ("hurts": how much)
-    loss_ci: tuple[float, float]  # its 95% t-interval (delta method)
+    loss_ci: tuple[float, float]  # its 95% interval (the simultaneous band's)
     slope: float  # the straight line's slope over seeds, per unit of the factor
     slope_ci: tuple[float, float]  # at the trend test's level (1 - alpha)
     n: int
@@ -91,30 +90,15 @@ def dose_response(
     c1, c2 = float(full.params["x"]), float(full.params["I(x ** 2)"])
     x_opt = _best_x(c1, c2, lo, hi, sign)
 
-    # Wild bootstrap: y* = fitted + residual * (+-1), refit, choose the optimum again.
-    X = np.asarray(full.model.exog)
-    pinv = np.linalg.pinv(X)
-    fitted, resid = np.asarray(full.fittedvalues), np.asarray(full.resid)
-    # Residuals scaled by 1/sqrt(1 - leverage): OLS residuals are smaller than the errors
-    # (Davidson & Flachaire 2008); without it the intervals cover ~90%, not 95%.
-    leverage = np.einsum("ij,ji->i", X, pinv)
-    resid = resid / np.sqrt(np.clip(1.0 - leverage, 1e-6, None))
-    rng = np.random.default_rng(0)
-    signs = rng.choice([-1.0, 1.0], size=(len(d), BOOTSTRAP))
-    betas = pinv @ (fitted[:, None] + resid[:, None] * signs)
-    ix, ix2 = full.model.exog_names.index("x"), full.model.exog_names.index("I(x ** 2)")
-    opts = _best_xs(betas[ix], betas[ix2], lo, hi, sign)
-    # The gain f(x*) - f(ref) is linear in the coefficients for a given x*, and (envelope
-    # theorem) moving x* changes it only to second order: a t-interval at the fitted x*.
-    # Measured coverage 94-96% (docs/statistics.md); the bootstrap percentile interval of the
-    # gain covered only ~90%.
-    from scipy import stats as st
-
-    t975 = float(st.t.ppf(0.975, full.df_resid))
-    gain, half = _change(full, ix, ix2, x_opt, ref, t975)
-    # Where the curve is worst on the range (what "hurts" reports), against the reference.
+    # The optimum, its gain and the loss of "hurts" from the curve's simultaneous band: they
+    # hold whichever points the data made best or worst (ablate/stats/band.py).
+    names = ["x", "I(x ** 2)"]
+    band = Band(full.params[names].to_numpy(), full.cov_params().loc[names, names].to_numpy(),
+                full.df_resid, lo, hi, sign)  # fmt: skip
     x_worst = _best_x(c1, c2, lo, hi, -sign)
-    loss, loss_half = _change(full, ix, ix2, x_worst, ref, t975)
+    gain = c1 * (x_opt - ref) + c2 * (x_opt**2 - ref**2)
+    loss = c1 * (x_worst - ref) + c2 * (x_worst**2 - ref**2)
+    gain_ci, loss_ci = band.change(ref)
     slope_ci = line.conf_int(alpha=alpha).loc["x"]  # at the trend test's own level
     return DoseResponse(
         factor=factor,
@@ -123,29 +107,19 @@ def dose_response(
         trend_f=f,
         coef=(c0, c1, c2),
         optimum=float(x_opt),
-        optimum_ci=_optimum_ci(full, x_opt, opts, lo, hi),
+        optimum_ci=band.optimum(x_opt),
         reference=ref,
         gain=float(gain),
-        gain_ci=(float(gain - half), float(gain + half)),
+        gain_ci=gain_ci,
         worst=float(x_worst),
         loss=float(loss),
-        loss_ci=(float(loss - loss_half), float(loss + loss_half)),
+        loss_ci=loss_ci,
         slope=float(line.params["x"]),
         slope_ci=(float(slope_ci.iloc[0]), float(slope_ci.iloc[1])),
         n=len(d),
         run_ids=d["run_id"].tolist(),
         alpha=alpha,
     )
-
-
-def _change(fit, ix: int, ix2: int, x: float, ref: float, t: float) -> tuple[float, float]:
-    """The fitted curve at ``x`` minus at ``ref``, and the half-width of its t-interval (delta
-    method; linear in the coefficients for a given ``x``)."""
-    b1, b2 = float(fit.params.iloc[ix]), float(fit.params.iloc[ix2])
-    grad = np.zeros(len(fit.params))
-    grad[ix], grad[ix2] = x - ref, x**2 - ref**2
-    se = math.sqrt(float(grad @ np.asarray(fit.cov_params()) @ grad))
-    return b1 * (x - ref) + b2 * (x**2 - ref**2), t * se
 
 
 def _design(d: pd.DataFrame) -> pd.DataFrame:
@@ -159,22 +133,6 @@ def _design(d: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols, index=d.index)
 
 
-def _optimum_ci(fit, x_opt: float, boot: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
-    """An interior optimum is the vertex -b1 / (2 b2): its t-interval by the delta method
-    (coverage 95-96% measured). An optimum at an edge of the range (no vertex inside): the
-    bootstrap's percentile interval of where the optimum lands (coverage 98-100%)."""
-    from scipy import stats as st
-
-    if not lo < x_opt < hi:
-        return float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
-    names = ["x", "I(x ** 2)"]
-    b1, b2 = float(fit.params["x"]), float(fit.params["I(x ** 2)"])
-    grad = np.array([-1.0 / (2 * b2), b1 / (2 * b2**2)])
-    se = math.sqrt(float(grad @ np.asarray(fit.cov_params().loc[names, names]) @ grad))
-    half = float(st.t.ppf(0.975, fit.df_resid)) * se
-    return max(lo, x_opt - half), min(hi, x_opt + half)
-
-
 def _best_x(c1: float, c2: float, lo: float, hi: float, sign: float) -> float:
     """Where sign * (c1 x + c2 x^2) is largest on [lo, hi]."""
     xs = [lo, hi]
@@ -183,18 +141,6 @@ def _best_x(c1: float, c2: float, lo: float, hi: float, sign: float) -> float:
         if lo < vertex < hi:
             xs.append(vertex)
     return max(xs, key=lambda x: sign * (c1 * x + c2 * x * x))
-
-
-def _best_xs(c1: np.ndarray, c2: np.ndarray, lo: float, hi: float, sign: float) -> np.ndarray:
-    """:func:`_best_x` for arrays of coefficients (the same choice, ties to the first of lo,
-    hi, the vertex)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vertex = np.where(c2 != 0, -c1 / (2 * np.where(c2 != 0, c2, 1.0)), np.nan)
-    inside = (vertex > lo) & (vertex < hi)
-    xs = np.stack([np.full_like(c1, lo), np.full_like(c1, hi), np.where(inside, vertex, lo)])
-    value = sign * (c1 * xs + c2 * xs * xs)
-    value[2] = np.where(inside, value[2], -np.inf)
-    return xs[np.argmax(value, axis=0), np.arange(len(c1))]
 
 
 @dataclass
