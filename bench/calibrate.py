@@ -49,6 +49,11 @@ ROBUST = [
     ("the reference's run on one seed failed, 2-sd seed effects", "equal", 11, 3, 0.0,
      {"seed_sd": 2.0, "reference_lost_seed": True}),
     ("a trend of 2 sd, seeds' own slopes (sd 1)", "trend", 11, 3, 2.0, {"slope_sd": 1.0}),
+    ("the default's design, seeds' own slopes (sd 1), 2-sd seed offsets", "equal", 6, 4, 0.0,
+     {"seed_sd": 2.0, "slope_sd": 1.0}),
+    # the recorded default curves' seed x linear-trend spread (bench/curves, 11 x 6): sd 1.6
+    ("seeds' own slopes (sd 1.6, as recorded), 2-sd seed offsets", "equal", 11, 3, 0.0,
+     {"seed_sd": 2.0, "slope_sd": 1.6}),
     ("the upper half's noise 3x the lower half's", "equal", 11, 3, 0.0, {"noise": "step"}),
     ("noise rising 1x -> 3x over the range", "equal", 11, 3, 0.0, {"noise": "ramp"}),
     ("the default's design, the upper half's noise 3x", "equal", 6, 4, 0.0, {"noise": "step"}),

@@ -164,6 +164,33 @@ def test_no_trend_is_claimed_in_flat_data():
     assert not d.detected
 
 
+def test_a_trend_the_seeds_disagree_about_is_not_claimed():
+    """Each seed its own slope (+0.15, +0.06, 0 over the range) and little noise: the pooled
+    F-test sees a mean rise of 0.07 far beyond the noise, but with 3 seeds that spread this much,
+    a new seed could as well fall. The seeds are the replicates: no effect is claimed, and the
+    sentence says why."""
+    from ablate.report.claims import dose as dose_claim
+
+    rng = np.random.default_rng(4)
+    rows = [
+        {"aux_weight": x, "seed": s, "objective": 0.3 + u * x + rng.normal(scale=0.01),
+         "run_id": f"{x}-{s}"}
+        for s, u in enumerate([0.15, 0.06, 0.0])
+        for x in np.round(np.linspace(0, 1, 11), 10)
+    ]  # fmt: skip
+    d = dose_response(pd.DataFrame(rows), "aux_weight", "objective", "maximize", 0.0, 0.025)
+    assert d.trend_p < 1e-3 and d.seeds_df == 4 and d.seeds_p > 0.10, (d.trend_p, d.seeds_p)
+    assert not d.detected
+    text = dose_claim(d, "val/miou", "maximize", "aux_weight=0").text
+    assert "No effect of aux_weight established" in text and "the seeds disagree" in text
+    # the same mean rise shared by every seed is claimed
+    same = pd.DataFrame(rows)
+    same["objective"] = 0.3 + 0.1 * same["aux_weight"] + rng.normal(scale=0.02, size=len(same))
+    d = dose_response(same, "aux_weight", "objective", "maximize", 0.0, 0.025)
+    assert d.detected and d.seeds_p < 1e-3
+    assert "helps" in dose_claim(d, "val/miou", "maximize", "aux_weight=0").text
+
+
 def test_the_figure_shows_an_optimum_only_where_an_effect_was_detected(tmp_path):
     """A curve fitted to flat data has an optimum too, and a band around it that reads as a
     claim the headline does not make (the default's first sweep drew "fitted optimum 0.62"

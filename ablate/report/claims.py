@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ablate.stats.analysis import Analysis
-from ablate.stats.dose import DoseResponse, TwoFactor
+from ablate.stats.dose import SEEDS_AGREE, DoseResponse, TwoFactor
 
 TUKEY = "Tukey's studentized range over all pairs (Tukey 1953), on the {design}"
 
@@ -137,9 +137,10 @@ def nominated(a: Analysis, metric: str) -> Claim | None:
 def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     test = (
         "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
-        "the seeds-only model; optimum, gain and loss: from the curve's simultaneous 95% band "
-        "(Scheffe): the points no other point beats by more than the band allows, the band's "
-        "best and worst change over the reference"
+        "the seeds-only model, and against the seed x trend interaction at "
+        f"{100 * SEEDS_AGREE:g}% (the seeds must agree); optimum, gain and loss: from the "
+        "curve's simultaneous 95% band (Scheffe): the points no other point beats by more "
+        "than the band allows, the band's best and worst change over the reference"
     )
     slope = (
         f"straight-line slope {d.slope:+.3g} per unit [{d.slope_ci[0]:+.3g}, {d.slope_ci[1]:+.3g}]"
@@ -151,27 +152,38 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         f"{d.optimum_ci[1]:.2g}]"
     )
     verdict = dose_verdict(d, direction)
-    if verdict == "none":
+    seeds = f"against the seeds' own trends p = {d.seeds_p:.2g}"
+    if verdict == "none" and d.trend_p < d.alpha:
+        text = (
+            f"No effect of {d.factor} established: the quadratic trend over seeds has F-test "
+            f"p = {d.trend_p:.2g}, but the seeds disagree about it ({seeds}, not below "
+            f"{100 * SEEDS_AGREE:g}%: the trend may be theirs, not the factor's); more seeds "
+            "would tell."
+        )
+    elif verdict == "none":
         text = (
             f"No effect of {d.factor} detected at the {100 * d.alpha:g}% level (F-test of a "
             f"quadratic trend over seeds, p = {d.trend_p:.2g}); more seeds would tell."
         )
     elif verdict == "helps":
-        text = f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}; {slope})."
+        text = (
+            f"**{d.factor} helps**: {gain} (trend F-test p = {d.trend_p:.2g}, {seeds}; {slope})."
+        )
     elif verdict == "hurts":
         text = (
             f"**{d.factor} hurts**: the fitted curve is best at the reference, {reference}, "
             f"and {d.loss:+.3f} {metric} [{d.loss_ci[0]:+.3f}, {d.loss_ci[1]:+.3f}] against it "
             f"at {d.factor}={d.worst:.2g}, where it is worst (trend F-test p = "
-            f"{d.trend_p:.2g}; {slope})."
+            f"{d.trend_p:.2g}, {seeds}; {slope})."
         )
     else:
         text = (
-            f"{d.factor} has an effect (trend F-test p = {d.trend_p:.2g}; {slope}), but the "
-            f"gain of its fitted optimum over {reference} is not established: {gain}."
+            f"{d.factor} has an effect (trend F-test p = {d.trend_p:.2g}, {seeds}; {slope}), "
+            f"but the gain of its fitted optimum over {reference} is not established: {gain}."
         )
     return Claim("dose", text, test, d.n, d.run_ids, p=d.trend_p, interval=list(d.gain_ci),
-                 statistic={"verdict": verdict, "F": d.trend_f, "coef": list(d.coef),
+                 statistic={"verdict": verdict, "F": d.trend_f, "seeds_p": d.seeds_p,
+                            "coef": list(d.coef),
                             "optimum": d.optimum, "worst": d.worst, "loss": d.loss,
                             "loss_ci": list(d.loss_ci),
                             "optimum_ci": list(d.optimum_ci), "slope": d.slope,
