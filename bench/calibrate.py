@@ -40,6 +40,8 @@ SCENARIOS = [
     ("one_better", 11, 6, 2.0, False),
     ("one_better", 11, 6, 3.0, False),
     ("one_better", 11, 3, 2.0, False),
+    # a fall of 2 sd: "hurts", and its loss interval (last: the rows above keep their draws)
+    ("trend", 11, 3, -2.0, True),
 ]
 # Noise that breaks the textbook model (issue 19): label, scenario, configurations, seeds,
 # effect, simulate()'s keywords. Printed with 95% Clopper-Pearson intervals.
@@ -73,7 +75,7 @@ RACE_EVENTS = ["raced_out_any", "final_worse", "any_false", "best_raced_out", "t
 EVENTS = [
     "best_or_worse", "differs_from_reference", "trend_detected", "true_best_in_set",
     "true_best_claimed_best", "helps_claimed", "reference_intervals_cover", "gain_covered",
-    "optimum_covered", "any_claim",
+    "optimum_covered", "hurts_claimed", "any_claim",
 ]  # fmt: skip
 
 
@@ -92,11 +94,14 @@ def main() -> int:
         r = simulate(scenario, c, s, args.sweeps, effect=effect, rng_seed=1000 + i,
                      trend_test=trend)  # fmt: skip
         covered = ("gain_covered", "optimum_covered") if scenario in ("trend", "peak") else ()
+        given = "helps"
+        if effect < 0:
+            covered, given = ("loss_covered",), "hurts"
         for event in covered:
-            rate, lo, hi, n = r.given(f"helps_{event}", "helps_claimed")
+            rate, lo, hi, n = r.given(f"{given}_{event}", f"{given}_claimed")
             print(f"| {scenario} | {c} x {s} | {effect:g} | numeric (+ trend test) | {event} when "
-                  f"\"helps\" is printed ({n} sweeps) | {rate:.3f} | [{lo:.3f}, {hi:.3f}] (95%) |",
-                  flush=True)  # fmt: skip
+                  f"\"{given}\" is printed ({n} sweeps) | {rate:.3f} | [{lo:.3f}, {hi:.3f}] "
+                  "(95%) |", flush=True)  # fmt: skip
         for event in EVENTS:
             if event in r.counts:
                 kind = "numeric (+ trend test)" if trend else "categorical"

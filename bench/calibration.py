@@ -193,7 +193,12 @@ def simulate(
                 events["best_or_worse"] or events["differs_from_reference"]
                 or events["trend_detected"]
             )  # fmt: skip
-            if scenario in ("trend", "peak") and d is not None:
+            if scenario == "trend" and effect < 0 and d is not None:
+                # A falling curve: best at the reference, worst at 1 by `effect`.
+                events["hurts_claimed"] = d.detected and d.optimum == 0.0
+                covered = d.loss_ci[0] <= effect <= d.loss_ci[1]
+                events["hurts_loss_covered"] = events["hurts_claimed"] and covered
+            elif scenario in ("trend", "peak") and d is not None:
                 events["helps_claimed"] = d.detected and d.gain_ci[0] > 0
                 best_x = 1.0 if scenario == "trend" else 0.6
                 events["gain_covered"] = d.gain_ci[0] <= effect <= d.gain_ci[1]
