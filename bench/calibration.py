@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ablate.report.claims import dose_verdict
 from ablate.stats.analysis import analyze
 from ablate.stats.budget import headline_alpha
 from ablate.stats.dose import dose_response
@@ -195,11 +196,11 @@ def simulate(
             )  # fmt: skip
             if scenario == "trend" and effect < 0 and d is not None:
                 # A falling curve: best at the reference, worst at 1 by `effect`.
-                events["hurts_claimed"] = d.detected and d.optimum == 0.0
+                events["hurts_claimed"] = dose_verdict(d, "maximize") == "hurts"
                 covered = d.loss_ci[0] <= effect <= d.loss_ci[1]
                 events["hurts_loss_covered"] = events["hurts_claimed"] and covered
             elif scenario in ("trend", "peak") and d is not None:
-                events["helps_claimed"] = d.detected and d.gain_ci[0] > 0
+                events["helps_claimed"] = dose_verdict(d, "maximize") == "helps"
                 best_x = 1.0 if scenario == "trend" else 0.6
                 events["gain_covered"] = d.gain_ci[0] <= effect <= d.gain_ci[1]
                 events["optimum_covered"] = d.optimum_ci[0] <= best_x <= d.optimum_ci[1]

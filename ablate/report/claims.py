@@ -153,7 +153,7 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     )
     verdict = dose_verdict(d, direction)
     seeds = f"against the seeds' own trends p = {d.seeds_p:.2g}"
-    if verdict == "none" and d.trend_p < d.alpha:
+    if d.seeds_disagree:
         text = (
             f"No effect of {d.factor} established: the quadratic trend over seeds has F-test "
             f"p = {d.trend_p:.2g}, but the seeds disagree about it ({seeds}, not below "

@@ -33,7 +33,7 @@ def dose_labels(dose) -> tuple[str, str | None]:
     """The legend of the fitted dose-response: the curve's, and the optimum's band only when
     the trend test detected an effect (as the headline prints the optimum only then: the
     optimum of a curve fitted to noise is noise, and a band would read as a claim)."""
-    if not dose.detected and dose.trend_p < dose.alpha:
+    if dose.seeds_disagree:
         return (f"fit over seeds (trend p = {dose.trend_p:.2g}, but the seeds disagree: "
                 f"p = {dose.seeds_p:.2g})", None)  # fmt: skip
     if not dose.detected:

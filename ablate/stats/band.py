@@ -18,7 +18,7 @@ span the 2 coefficients' directions). So, whichever points the data made best or
 - **the gain**: the true optimum's change over the reference lies between the band's best lower
   and best upper change; **the loss** ("hurts"): between its worst ones.
 
-The three come from one 95% event. Measured among the sweeps that print them (1000 each): 95.4%
+The three come from one 95% event. Measured among the sweeps that print them (1000 each): 95.7%
 and more (docs/statistics.md).
 """
 

@@ -66,6 +66,12 @@ class DoseResponse:
     def seeds_agree(self) -> bool:
         return self.seeds_p < SEEDS_AGREE
 
+    @property
+    def seeds_disagree(self) -> bool:
+        """The pooled trend test passed, but the seeds' check did not: what the report says
+        instead of "no effect detected"."""
+        return self.trend_p < self.alpha and not self.seeds_agree
+
 
 def dose_response(
     seeds: pd.DataFrame,
@@ -111,8 +117,7 @@ def dose_response(
     band = Band(full.params[names].to_numpy(), full.cov_params().loc[names, names].to_numpy(),
                 full.df_resid, lo, hi, sign)  # fmt: skip
     x_worst = _best_x(c1, c2, lo, hi, -sign)
-    gain = c1 * (x_opt - ref) + c2 * (x_opt**2 - ref**2)
-    loss = c1 * (x_worst - ref) + c2 * (x_worst**2 - ref**2)
+    gain, loss = (c1 * (x - ref) + c2 * (x**2 - ref**2) for x in (x_opt, x_worst))
     gain_ci, loss_ci = band.change(ref)
     slope_ci = line.conf_int(alpha=alpha).loc["x"]  # at the trend test's own level
     return DoseResponse(
