@@ -60,6 +60,8 @@ ROBUST = [
     ("noise rising 1x -> 3x over the range", "equal", 11, 3, 0.0, {"noise": "ramp"}),
     ("the default's design, the upper half's noise 3x", "equal", 6, 4, 0.0, {"noise": "step"}),
     ("heavy tails (t, 3 df)", "equal", 11, 3, 0.0, {"tails": 3}),
+    ("one setting's noise 3x the others' (at 0.7)", "equal", 11, 3, 0.0, {"noise": "one"}),
+    ("the default's design, one setting's noise 3x", "equal", 6, 4, 0.0, {"noise": "one"}),
 ]  # fmt: skip
 RACES = [
     # scenario, configurations, max seeds, initial, effect (noise sd)

@@ -78,13 +78,17 @@ class Rates:
 def noise_sd(noise: str | None, configs: int, ratio: float = 3.0) -> np.ndarray:
     """Each configuration's noise sd: ``None`` 1 for all; ``step``: the upper half of the
     factor's range ``ratio`` times the lower half's (a training that turns unstable at high
-    weights); ``ramp``: rising linearly from 1 to ``ratio`` over the range."""
+    weights); ``ramp``: rising linearly from 1 to ``ratio`` over the range; ``one``: one
+    setting, at 70% of the range, ``ratio`` times the others' (one weight where training turns
+    unstable)."""
     if noise is None:
         return np.ones(configs)
     if noise == "step":
         return np.where(np.arange(configs) >= configs // 2 + configs % 2, ratio, 1.0)
     if noise == "ramp":
         return np.linspace(1.0, ratio, configs)
+    if noise == "one":
+        return np.where(np.arange(configs) == round(0.7 * (configs - 1)), ratio, 1.0)
     raise ValueError(f"unknown noise {noise!r}")
 
 

@@ -59,8 +59,13 @@ def test_the_possibly_best_set_recomputes_from_mlflow(reported):
     assert claim["statistic"]["df"] == fit.df_resid
     assert claim["statistic"]["sigma"] == pytest.approx(math.sqrt(fit.mse_resid), rel=1e-6)
     means = df.groupby("aux_weight")["objective"].mean()
-    q = st.studentized_range.ppf(LEVEL, len(means), fit.df_resid)
-    hsd = q * math.sqrt(fit.mse_resid / 2)
+    tukey = st.studentized_range.ppf(LEVEL, len(means), fit.df_resid) / math.sqrt(2)
+    assert claim["statistic"]["tukey_critical"] == pytest.approx(tukey)
+    # 2 seeds: a configuration's own noise has 1 degree of freedom, so the report keeps
+    # Tukey's (3+ seeds: the wild bootstrap, checked in tests/test_noise.py and test_report.py)
+    assert df["seed"].nunique() == 2 and claim["statistic"]["critical_from"] == "Tukey"
+    assert claim["statistic"]["critical"] == pytest.approx(tukey)
+    hsd = claim["statistic"]["critical"] * math.sqrt(2 * fit.mse_resid / 2)
     best = means.max()
     expected = {f"aux_weight={k:g}" for k, m in means.items() if best - m <= hsd}
     assert set(claim["statistic"]["set"]) == expected
@@ -91,8 +96,10 @@ def test_the_reference_claim_recomputes_from_mlflow(reported):
     df = runs_of(res.tracking_uri, claim["run_ids"])
     fit = smf.ols("objective ~ C(aux_weight) + C(seed)", df).fit()
     means = df.groupby("aux_weight")["objective"].mean()
-    q = st.studentized_range.ppf(LEVEL, len(means), fit.df_resid)
-    hsd = q * math.sqrt(fit.mse_resid / 2)
+    (best_set,) = [c for c in claims if c["kind"] == "best_set"]
+    q = best_set["statistic"]["critical"]  # checked above
+    assert q == pytest.approx(st.studentized_range.ppf(LEVEL, len(means), fit.df_resid) / 2**0.5)
+    hsd = q * math.sqrt(2 * fit.mse_resid / 2)
     assert claim["text"].startswith(
         "Against aux_weight=0 (no aux loss), in val/miou (simultaneous 97.5% intervals)"
     )

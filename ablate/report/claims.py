@@ -15,8 +15,24 @@ import pandas as pd
 
 from ablate.stats.analysis import Analysis
 from ablate.stats.dose import SEEDS_AGREE, DoseResponse, TwoFactor
+from ablate.stats.seeds import WILD_DRAWS
 
-TUKEY = "Tukey's studentized range over all pairs (Tukey 1953), on the {design}"
+
+def family(a: Analysis) -> str:
+    """The pairwise family's test, as claims.json names it."""
+    if a.critical == "Tukey":
+        return f"Tukey's studentized range over all pairs (Tukey 1953), on the {a.design}"
+    return (
+        "the largest studentized difference over all pairs, its critical value from a wild "
+        "bootstrap of the residuals with each configuration's own noise (Rademacher signs, "
+        f"{WILD_DRAWS} tables; Tukey's would be {a.tukey_factor:.3g} se), on the {a.design}"
+    )
+
+
+def family_numbers(a: Analysis, seeds) -> dict[str, Any]:
+    return {"critical": a.hsd_factor, "critical_from": a.critical,
+            "tukey_critical": a.tukey_factor, "sigma": a.sigma, "df": a.df,
+            "seeds": seeds}  # fmt: skip
 
 
 @dataclass
@@ -48,9 +64,9 @@ def best_set(a: Analysis, metric: str, study: str) -> Claim | None:
     if a.tested == 1:
         return Claim("best_set", f"Only one configuration is compared: {top['label']} gives "
                      f"{stat}.", "none", int(top["n"]), run_ids)  # fmt: skip
-    test = TUKEY.format(design=a.design)
+    test = family(a)
     numbers = {
-        "q_over_sqrt2": a.hsd_factor, "sigma": a.sigma, "df": a.df, "seeds": a.seeds,
+        **family_numbers(a, a.seeds),
         "set": a.best_set, "means": dict(zip(tested["label"], tested["mean"], strict=True)),
     }  # fmt: skip
     if not (math.isfinite(a.sigma) and a.sigma > 0):
@@ -91,7 +107,7 @@ def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
     run_ids = [rid for ids in tested.get("_run_ids", []) for rid in ids]
     top = tested.iloc[0]
     ci = f"[{top['ci95_low']:.3f}, {top['ci95_high']:.3f}]"
-    numbers = {"q_over_sqrt2": a.hsd_factor, "sigma": a.sigma, "df": a.df, "seeds": seeds,
+    numbers = {**family_numbers(a, seeds),
                "set": a.best_set, "means": dict(zip(tested["label"], tested["mean"],
                                                     strict=True))}  # fmt: skip
     where = f"on {len(seeds)} fresh seeds never used in the search"
@@ -110,7 +126,7 @@ def confirmed(a: Analysis, metric: str, seeds: list[int]) -> Claim | None:
         )
     else:
         text = f"Confirmed {where}: {top['label']} gives {metric} {top['mean']:.3f} {ci}."
-    return Claim("confirmed", text, TUKEY.format(design=a.design), len(run_ids), run_ids,
+    return Claim("confirmed", text, family(a), len(run_ids), run_ids,
                  interval=[top["ci95_low"], top["ci95_high"]], statistic=numbers)  # fmt: skip
 
 
@@ -130,7 +146,7 @@ def nominated(a: Analysis, metric: str) -> Claim | None:
     )
     numbers = {"set": a.best_set, "sigma": a.sigma, "df": a.df, "seeds": a.seeds,
                "means": dict(zip(tested["label"], tested["mean"], strict=True))}  # fmt: skip
-    return Claim("nominated", text, TUKEY.format(design=a.design), len(run_ids), run_ids,
+    return Claim("nominated", text, family(a), len(run_ids), run_ids,
                  statistic=numbers)  # fmt: skip
 
 
@@ -249,8 +265,9 @@ def reference(a: Analysis, metric: str) -> Claim | None:
     )  # fmt: skip
     run_ids = [rid for ids in a.table.get("_run_ids", []) for rid in ids]
     return Claim("reference", text, "differences to the reference in the same simultaneous "
-                 "family (Tukey)" + (f"; equivalence: TOST at {100 * a.alpha:g}% (simultaneous)"
-                                     if a.margin else ""),
+                 f"family ({a.critical})"
+                 + (f"; equivalence: TOST at {100 * a.alpha:g}% (simultaneous)"
+                    if a.margin else ""),
                  len(run_ids), run_ids,
                  statistic={"reference": a.reference, "margin": a.margin,
                             "better": better["label"].tolist(), "worse": worse["label"].tolist(),

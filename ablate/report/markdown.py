@@ -17,16 +17,19 @@ COLUMNS = [
     "fit_time_s",
 ]  # fmt: skip
 
-METHOD = """Each configuration is trained once per seed, and seed s gives every configuration
-the same initial weights and data order: seeds are paired. The configurations with every seed
-finished (none failed) are compared with a two-way model, configuration + seed, whose pooled
-residual measures the noise; an unpaired one-way model is used only when they do not share
-their seeds. **Possibly best**: every pairwise difference is judged against Tukey's studentized
-range (Tukey 1953) on that residual, so that over all pairs at once the chance of any false
-"worse than" is at most 5%; a configuration is out of the possibly-best set when it is worse than
-another one, and "X is best" is said only when the set is {X} and it held on fresh seeds
-(`ablate confirm`). Until then the winner's mean is marked as selected on the same data: the
-best of many noisy means is optimistic. **Effects**: each configuration's difference to the
+METHOD = """Each configuration is trained once per seed, and seed s gives every configuration the
+same initial weights and data order: seeds are paired. The configurations with every seed finished
+(none failed) are compared with a two-way model, configuration + seed, whose pooled residual
+measures the noise; an unpaired one-way model is used only when they do not share their seeds.
+**Possibly best**: every pairwise difference is judged against the largest studentized difference
+over all pairs (Tukey's studentized range, Tukey 1953, when the noise is one level for all), its
+critical value from a wild bootstrap of the residuals in which each configuration has its own noise
+(Wu 1986), so that over all pairs at once the chance of any false "worse than" is at most 5% also
+when some settings train less stably than others; a configuration is out of the possibly-best set
+when it is worse than another one, and "X is best" is said only when the set is {X} and it held on
+fresh seeds (`ablate confirm`). Until then the winner's mean is marked as selected on the same
+data: the best of many noisy means is optimistic.
+**Effects**: each configuration's difference to the
 reference with 95% intervals from the same simultaneous family, and P(better), the share of
 paired seeds on which it beats the reference; "within ±m" only with a margin m given
 (`report.margin`, TOST: Schuirmann 1987). **Dose-response** (one numeric factor, 4 levels or
@@ -78,6 +81,19 @@ def markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list[
     design = a.design or "no model (fewer than two configurations)"
     lines += [f"{len(a.table)} configurations, {len(runs.seeds)} finished seed runs; compared "
               f"with a {design}."]  # fmt: skip
+    if a.critical == "wild bootstrap" and math.isfinite(a.hsd_factor):
+        lines += [
+            f"Pairwise critical value: {a.hsd_factor:.2f} standard errors of a difference, from "
+            "a wild bootstrap that lets each configuration have its own noise (Tukey's, which "
+            f"assumes one noise level for all, would be {a.tukey_factor:.2f}: "
+            f"{_noise_words(a.hsd_factor / a.tukey_factor)})."
+        ]
+    elif a.critical == "Tukey" and len(a.seeds) == 2 and a.tested > 2:
+        lines += [
+            "Pairwise critical value: Tukey's, which assumes one noise level for all "
+            "configurations: with 2 seeds a configuration's own noise cannot be estimated "
+            "(3 or more seeds let the report allow for unequal noise)."
+        ]
     if math.isfinite(a.seed_p):
         lines += [f"Seed effect (the pairing matters when it is large): p = {a.seed_p:.2g}."]
     lines += a.notes
@@ -85,9 +101,9 @@ def markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list[
         lines += [
             f"Raced out (`search.race`): {len(runs.raced)} configurations stopped with fewer "
             "seeds, each outside the possibly-best set of the configurations still racing "
-            "after a stage (Tukey's test at the stage's share of the race's alpha); shown, "
-            "never compared. The chance that the truly best configuration was raced out is at "
-            "most that alpha (docs/statistics.md)."
+            "after a stage (the report's pairwise test at the stage's share of the race's "
+            "alpha); shown, never compared. The chance that the truly best configuration was "
+            "raced out is at most that alpha (docs/statistics.md)."
         ]
     if runs.skipped:
         lines += [
@@ -166,3 +182,11 @@ def _cell(v) -> str:
         text = f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
         return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
     return str(v)
+
+
+def _noise_words(ratio: float) -> str:
+    """What the bootstrap's widening says (with equal noise it is about 1.1: not knowing that
+    the noise is equal costs that much; docs/statistics.md)."""
+    if ratio > 1.25:
+        return f"{ratio:.2f}x, the runs' noise looks unequal across configurations"
+    return f"{ratio:.2f}x, about what not knowing that the noise is equal costs"

@@ -186,7 +186,7 @@ class Pruner(_Strict):
 class Race(_Strict):
     """Seeds where they matter (racing, after F-Race): every configuration starts on the first
     ``initial`` of ``search.seeds``; at each stage, once all have finished their seeds, those
-    outside the possibly-best set (Tukey's range test on the seed-paired runs, at
+    outside the possibly-best set (the report's pairwise test on the seed-paired runs, at
     ``alpha / stages``) stop, and the others get ``step`` more seeds, up to all of them. The
     chance that the truly best configuration is raced out is at most ``alpha``, which is taken
     from the report's 5% (its comparisons then share the rest). The report's reference
@@ -249,7 +249,7 @@ class ReportSpec(_Strict):
     # "Within +-margin of the reference" statements (TOST), in the objective's units; without a
     # margin the report never says two settings are equal. Only a margin wider than the
     # intervals can be shown: at 11 settings x 3 seeds that is about 3 seed-to-seed SDs (the
-    # pairwise family's 90%-level Tukey half-width at alpha 2.5%), at 11 x 6 about 2.
+    # pairwise family's 90%-level half-width at alpha 2.5%), at 11 x 6 about 2.
     margin: float | None = Field(None, gt=0)
 
 

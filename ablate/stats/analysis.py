@@ -6,8 +6,11 @@
 - The model: configuration + seed (seeds are paired: the same seed gives every configuration the
   same initial weights and data order), with the pooled residual; an unpaired one-way model only
   when the configurations do not share their seeds. The report says which.
-- "Possibly best": every pairwise difference is judged with Tukey's studentized range (the
-  max-t over all pairs) on the model's pooled residual; a configuration is out of the 95%
+- "Possibly best": every pairwise difference is judged against the largest studentized
+  difference over all pairs (the max-t), on the model's pooled residual: its critical value
+  from a wild bootstrap of the residuals that gives each configuration its own noise level
+  (``seeds.wild_critical``; Tukey's studentized range, which assumes one noise level for
+  all, for 2 configurations, 2 seeds or unpaired ones); a configuration is out of the 95%
   possibly-best set when it is significantly worse than some other one. Over all pairs at once,
   any false statement has probability <= 5%, so with every configuration equal no configuration
   is called worse (or best) in more than 5% of sweeps, and the truly best configuration stays in
@@ -29,7 +32,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablate.stats.seeds import blocked, pooled, summarize, superiority, tukey_critical
+from ablate.stats.seeds import (
+    blocked,
+    pooled,
+    summarize,
+    superiority,
+    tukey_critical,
+    wild_critical,
+)
 
 ALPHA = 0.05
 
@@ -50,7 +60,10 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     baseline: float | None = None
     tested: int = 0
-    hsd_factor: float = float("nan")  # Tukey's q / sqrt(2): significant gaps, in se(difference)
+    hsd_factor: float = float("nan")  # the family's critical value, in se(difference)
+    hsd_factor90: float = float("nan")  # the same at 2 alpha (the TOST's 90% intervals)
+    tukey_factor: float = float("nan")  # Tukey's q / sqrt(2), what equal noise would give
+    critical: str = "Tukey"  # where hsd_factor came from: "Tukey" or "wild bootstrap"
     alpha: float = ALPHA  # the pairwise family's error rate (5%, or its share of 5%)
 
     @property
@@ -155,6 +168,9 @@ def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
         fit = blocked(y)
         a.sigma, a.df, a.seed_p = fit.sigma, fit.df, fit.seed_p
         means, se = fit.means, np.full((len(y), len(y)), fit.se_diff)
+        if len(y) >= 3 and len(a.seeds) >= 3 and math.isfinite(fit.sigma) and fit.sigma > 0:
+            a.critical = "wild bootstrap"
+            a.hsd_factor, a.hsd_factor90 = wild_critical(fit.resid, [a.alpha, 2 * a.alpha])
         a.design = (
             f"two-way model, configuration + seed ({len(labels)} configurations x "
             f"{len(a.seeds)} paired seeds; residual sd {fit.sigma:.3g} with {fit.df} df)"
@@ -176,8 +192,11 @@ def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
             "difference can be called significant or not."
         )
         return
-    q = tukey_critical(len(labels), a.df, a.alpha) / math.sqrt(2)  # in units of se(difference)
-    a.hsd_factor = q
+    a.tukey_factor = tukey_critical(len(labels), a.df, a.alpha) / math.sqrt(2)
+    if a.critical == "Tukey":
+        a.hsd_factor = a.tukey_factor
+        a.hsd_factor90 = tukey_critical(len(labels), a.df, 2 * a.alpha) / math.sqrt(2)
+    q = a.hsd_factor  # in units of se(difference)
     oriented = sign * means
     best = int(np.argmax(oriented))
     keep, gaps, margins = [], [], []
@@ -204,9 +223,11 @@ def _versus_reference(a: Analysis, sign: float) -> None:
     tested = table[table["status"] == "tested"]
     ref = table[table["label"] == a.reference].iloc[0]
     ref_tested = ref["status"] == "tested"
-    k = len(tested) + (0 if ref_tested else 1)
-    d95 = a.hsd_factor if ref_tested else tukey_critical(k, a.df, a.alpha) / math.sqrt(2)
-    d90 = tukey_critical(k, a.df, 2 * a.alpha) / math.sqrt(2)
+    d95, d90 = a.hsd_factor, a.hsd_factor90
+    if not ref_tested:  # one more in the family: Tukey's for k, widened as the noise widened it
+        k, widen = len(tested) + 1, a.hsd_factor / a.tukey_factor
+        d95 = widen * tukey_critical(k, a.df, a.alpha) / math.sqrt(2)
+        d90 = widen * tukey_critical(k, a.df, 2 * a.alpha) / math.sqrt(2)
     for i, r in tested.iterrows():
         if r["label"] == a.reference:
             continue
