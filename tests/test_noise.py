@@ -65,3 +65,17 @@ def test_two_configurations_keep_the_paired_t_test():
     a = analyze(frame(y).assign(run_id="r"), ["k"], "objective", "maximize")
     assert a.critical == "Tukey"
     assert a.hsd_factor == pytest.approx(st.t.ppf(0.975, 4), rel=1e-3)
+
+
+def test_the_report_says_the_noise_looks_unequal_only_when_the_bootstrap_says_so_strongly():
+    from ablate.report.markdown import UNEQUAL, _noise_words
+
+    rng = np.random.default_rng(6)
+    wild = np.where(np.arange(11) == 7, 8.0, 1.0)  # one setting whose training is unstable
+    ratios = []
+    for sd in (np.ones(11), wild):
+        a = analyze(frame(table(sd, 6, rng)).assign(run_id="r"), ["k"], "objective", "maximize")
+        ratios.append(a.hsd_factor / a.tukey_factor)
+    assert ratios[0] < UNEQUAL < ratios[1], ratios
+    assert "looks unequal" in _noise_words(ratios[1])
+    assert "looks unequal" not in _noise_words(ratios[0])
