@@ -17,6 +17,8 @@ COLUMNS = [
     "fit_time_s",
 ]  # fmt: skip
 
+UNEQUAL = 1.5  # the critical value over Tukey's above which the report says the noise differs
+
 METHOD = """Each configuration is trained once per seed, and seed s gives every configuration the
 same initial weights and data order: seeds are paired. The configurations with every seed finished
 (none failed) are compared with a two-way model, configuration + seed, whose pooled residual
@@ -194,6 +196,3 @@ def _noise_words(ratio: float) -> str:
                 "configurations, and the comparisons allow for it")  # fmt: skip
     return (f"A ratio of {ratio:.2f} is common with equal noise too (about 1.1 on average at "
             "3-4 seeds: the price of not assuming it)")  # fmt: skip
-
-
-UNEQUAL = 1.5  # the critical value over Tukey's above which the report says the noise differs

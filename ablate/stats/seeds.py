@@ -64,13 +64,21 @@ class Blocked:
         return self.sigma * math.sqrt(2.0 / self.seeds)
 
 
+def two_way(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The additive model's configuration means and residuals over the last two axes of ``y``
+    (... x configurations x seeds): one table, or a stack of them."""
+    rows = y.mean(axis=-1, keepdims=True)
+    resid = y - rows - y.mean(axis=-2, keepdims=True) + rows.mean(axis=-2, keepdims=True)
+    return rows[..., 0], resid
+
+
 def blocked(y: np.ndarray) -> Blocked:
     """Fit the two-way model to ``y`` [configurations x seeds] (no missing cell)."""
     y = np.asarray(y, dtype=float)
     c, s = y.shape
     grand = y.mean()
-    rows, cols = y.mean(axis=1), y.mean(axis=0)
-    resid = y - rows[:, None] - cols[None, :] + grand
+    cols = y.mean(axis=0)
+    rows, resid = two_way(y)
     df = (c - 1) * (s - 1)
     sse = float((resid**2).sum())
     sigma = math.sqrt(sse / df) if df > 0 else float("nan")
@@ -142,8 +150,7 @@ def wild_critical(resid: np.ndarray, alphas: Sequence[float], draws: int = WILD_
     u = resid * np.sqrt(np.divide(want, have, out=np.zeros(c), where=have > 0))[:, None]
     rng = np.random.default_rng(seed)
     y = rng.choice(np.array([-1.0, 1.0]), size=(draws, c, s)) * u
-    rows = y.mean(axis=2)
-    r = y - rows[:, :, None] - y.mean(axis=1)[:, None, :] + rows.mean(axis=1)[:, None, None]
+    rows, r = two_way(y)
     se = np.sqrt(2.0 * (r**2).sum(axis=(1, 2)) / df / s)
     fit = se > 1e-9 * math.sqrt(pooled_var)  # a table the signs left without residual: none
     stat = (rows.max(axis=1) - rows.min(axis=1))[fit] / se[fit]
