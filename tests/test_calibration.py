@@ -89,6 +89,12 @@ def test_a_confirmation_takes_the_pairwise_share_of_the_5_percent_and_the_search
                  settings={"reference": {"factor": 0.0}}, seed_list=[0, 1, 2],
                  confirm=confirm)  # fmt: skip
     assert [c.kind for c in h.claims] == ["confirmed", "nominated", "dose", "reference"]
+    # Each family's claim carries its own critical value: the confirmation's, and the
+    # search's nomination (3 seeds, 11 settings: the wild bootstrap's) that decided its set.
+    nominated = h.claims[1].statistic
+    assert nominated["critical_from"] == "wild bootstrap" == h.analysis.critical
+    assert nominated["critical"] == h.analysis.hsd_factor
+    assert nominated["tukey_critical"] == h.analysis.tukey_factor
     assert h.confirmation.alpha == pytest.approx(0.025) == h.alpha
     reference = h.claims[-1]
     assert reference.run_ids and all(r.startswith("confirm-") for r in reference.run_ids)

@@ -144,7 +144,7 @@ def nominated(a: Analysis, metric: str) -> Claim | None:
         f"confirmation above decides. {_best_mean(a)} in the search: {tested.iloc[0]['label']}, "
         f"{metric} {tested.iloc[0]['mean']:.3f} (selected on the same data, so optimistic)."
     )
-    numbers = {"set": a.best_set, "sigma": a.sigma, "df": a.df, "seeds": a.seeds,
+    numbers = {**family_numbers(a, a.seeds), "set": a.best_set,
                "means": dict(zip(tested["label"], tested["mean"], strict=True))}  # fmt: skip
     return Claim("nominated", text, family(a), len(run_ids), run_ids,
                  statistic=numbers)  # fmt: skip

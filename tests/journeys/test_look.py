@@ -101,10 +101,27 @@ def test_the_html_report_shows_every_section_of_the_markdown_one(lab, tmp_path, 
         study_run = re.search(r"study run `(\w+)`; generated (\S+ \S+)\.", md)
         assert study_run.group(1) in text and study_run.group(2) in text
         assert "**" not in text and not re.search(r"-0\.0+(?![\d])", text), text
-        for claim in json.loads((folder / "claims.json").read_text()):
+        claims = json.loads((folder / "claims.json").read_text())
+        for claim in claims:
             assert claim["text"].replace("**", "").replace("`", "") in page.inner_text(
                 "#headline"
             ).replace("`", "")
+        if study == "pspnet_aux_weight_quick":
+            # 6 weights x 4 seeds: the pairwise critical value from the wild bootstrap, the
+            # same number in report.md, on the page and in claims.json, beside Tukey's.
+            line = re.search(
+                r"Pairwise critical value: (\d+\.\d\d) standard errors of a difference, from a "
+                r"wild bootstrap.*would be (\d+\.\d\d)\.",
+                md,
+            )
+            assert line, md
+            assert line.group(0).replace("`", "") in text.replace("`", "")
+            # After `ablate confirm` the search's family is the nomination's (the confirmation
+            # on 2 fresh seeds keeps Tukey's q).
+            (search,) = [c["statistic"] for c in claims if c["kind"] in ("best_set", "nominated")]
+            assert search["critical_from"] == "wild bootstrap", claims
+            assert f"{search['critical']:.2f}" == line.group(1)
+            assert f"{search['tukey_critical']:.2f}" == line.group(2)
         assert page.locator("table").count() == tables
         cells = page.eval_on_selector_all("td", "els => els.map(e => e.innerText)")
         assert not {"True", "False", "nan"} & set(cells)
