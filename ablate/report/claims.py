@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ablate.stats.analysis import Analysis
-from ablate.stats.dose import SEEDS_AGREE, DoseResponse, TwoFactor
+from ablate.stats.dose import DoseResponse, TwoFactor
 from ablate.stats.seeds import WILD_DRAWS
 
 
@@ -154,7 +154,7 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
     test = (
         "quadratic in the factor plus a seed effect (least squares); trend: F-test against "
         "the seeds-only model, and against the seed x trend interaction at "
-        f"{100 * SEEDS_AGREE:g}% (the seeds must agree); optimum, gain and loss: from the "
+        f"{100 * d.seeds_level:g}% (the seeds must agree); optimum, gain and loss: from the "
         "curve's simultaneous 95% band (Scheffe): the points no other point beats by more "
         "than the band allows, the band's best and worst change over the reference"
     )
@@ -173,7 +173,7 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         text = (
             f"No effect of {d.factor} established: the quadratic trend over seeds has F-test "
             f"p = {d.trend_p:.2g}, but the seeds disagree about it ({seeds}, not below "
-            f"{100 * SEEDS_AGREE:g}%: the trend may be theirs, not the factor's); more seeds "
+            f"{100 * d.seeds_level:g}%: the trend may be theirs, not the factor's); more seeds "
             "would tell."
         )
     elif verdict == "none":
