@@ -28,9 +28,9 @@ from ablate.stats.band import Band
 # 4.4%, for a 2-sd trend detected in 70% instead of 80% (docs/statistics.md).
 SEEDS_AGREE = 0.10
 # From this many degrees of freedom of the seed x trend interaction (6 seeds), the check runs at
-# the trend test's own level: at 10% its false trends grew with the seeds (6.3% at 11 x 8 with
-# slopes of sd 1, 9.7% with the recorded spread's 1.6), at the trend's level they are 2.3-3.7%
-# for 4-5 points of a 2-sd trend's power at 11 levels (`python bench/trend_seeds.py`).
+# the trend test's own level: at 10% its false trends grew with the seeds (6.2% at 11 x 8 with
+# slopes of sd 1, 9.8% with the recorded spread's 1.6); at the trend's level 2.6% and 3.7%, for
+# 0-16 points of power (docs/statistics.md, `python bench/trend_seeds.py`).
 SEEDS_ENOUGH = 10
 
 
