@@ -185,8 +185,11 @@ def test_a_trend_the_seeds_disagree_about_is_not_claimed():
     d = dose_response(pd.DataFrame(rows), "aux_weight", "objective", "maximize", 0.0, 0.025)
     assert d.trend_p < 1e-3 and d.seeds_df == 4 and d.seeds_p > 0.10, (d.trend_p, d.seeds_p)
     assert not d.detected
-    text = dose_claim(d, "val/miou", "maximize", "aux_weight=0").text
+    claim = dose_claim(d, "val/miou", "maximize", "aux_weight=0")
+    text = claim.text
     assert "No effect of aux_weight established" in text and "the seeds disagree" in text
+    assert "not below 10%" in text
+    assert (claim.statistic["seeds_df"], claim.statistic["seeds_level"]) == (4, 0.10)
     # the same mean rise shared by every seed is claimed
     same = pd.DataFrame(rows)
     same["objective"] = 0.3 + 0.1 * same["aux_weight"] + rng.normal(scale=0.02, size=len(same))
@@ -288,3 +291,26 @@ def test_two_writers_of_one_report_file_never_trip_over_each_other(tmp_path):
     text = path.read_text()
     assert text in {f"writer {i}, version 299\n" * 50 for i in (0, 1)}
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]  # no temporary file left
+
+
+def test_with_6_seeds_the_seeds_check_runs_at_the_trends_level_and_says_so():
+    """6 seeds, each its own slope (-0.04 to +0.18 over the range), little noise: the pooled
+    F-test sees the mean rise; against the seeds' spread of slopes p is between 2.5% and 10%.
+    With 3-5 seeds the check at 10% would let it through; from 6 seeds (10 degrees of freedom)
+    it runs at the trend's own 2.5%, and the sentence names that level."""
+    from ablate.report.claims import dose as dose_claim
+
+    rng = np.random.default_rng(11)
+    rows = [
+        {"aux_weight": x, "seed": s, "objective": 0.3 + u * x + rng.normal(scale=0.005),
+         "run_id": f"{x}-{s}"}
+        for s, u in enumerate([0.18, 0.13, 0.09, 0.04, 0.0, -0.04])
+        for x in np.round(np.linspace(0, 1, 11), 10)
+    ]  # fmt: skip
+    d = dose_response(pd.DataFrame(rows), "aux_weight", "objective", "maximize", 0.0, 0.025)
+    assert d.seeds_df == 10 and d.trend_p < 1e-3, (d.seeds_df, d.trend_p)
+    assert 0.025 < d.seeds_p < 0.10, d.seeds_p  # the old rule claimed this trend
+    assert d.seeds_level == 0.025 and not d.detected and d.seeds_disagree
+    claim = dose_claim(d, "val/miou", "maximize", "aux_weight=0")
+    assert "the seeds disagree" in claim.text and "not below 2.5%" in claim.text
+    assert claim.statistic["seeds_level"] == 0.025 and claim.statistic["verdict"] == "none"

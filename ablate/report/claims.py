@@ -199,7 +199,8 @@ def dose(d: DoseResponse, metric: str, direction: str, reference: str) -> Claim:
         )
     return Claim("dose", text, test, d.n, d.run_ids, p=d.trend_p, interval=list(d.gain_ci),
                  statistic={"verdict": verdict, "F": d.trend_f, "seeds_p": d.seeds_p,
-                            "coef": list(d.coef),
+                            "seeds_df": d.seeds_df, "seeds_level": d.seeds_level,
+                            "alpha": d.alpha, "coef": list(d.coef),
                             "optimum": d.optimum, "worst": d.worst, "loss": d.loss,
                             "loss_ci": list(d.loss_ci),
                             "optimum_ci": list(d.optimum_ci), "slope": d.slope,
