@@ -42,21 +42,19 @@ def main() -> int:
     for i, (name, (run, events)) in enumerate(ROWS.items()):
         if args.row and name not in args.row:
             continue
-        total: Rates | None = None
-        for b in range(args.batches):
-            r = run(args.sweeps, 10_000 + 100 * i + b)
-            if total is None:
-                total = r
-            else:
-                total.sweeps += r.sweeps
-                for k, v in r.counts.items():
-                    total.counts[k] = total.counts.get(k, 0) + v
-            for label, rates in ((str(b), r), ("all", total)) if b == args.batches - 1 else (
-                    (str(b), r),):  # fmt: skip
-                for e in events:
-                    print(f"| {name} | {label} | {rates.sweeps} | {e} | {rates.rate(e):.4f} | "
-                          f"[{rates.lower(e, 0.975):.4f}, {rates.upper(e, 0.975):.4f}] |",
-                          flush=True)  # fmt: skip
+        batches = [run(args.sweeps, 10_000 + 100 * i + b) for b in range(args.batches)]
+        first = batches[0]
+        total = Rates(
+            name, first.configs, first.seeds, sum(r.sweeps for r in batches), first.effect
+        )
+        for r in batches:
+            for k, v in r.counts.items():
+                total.counts[k] = total.counts.get(k, 0) + v
+        for label, rates in [*((str(b), r) for b, r in enumerate(batches)), ("all", total)]:
+            for e in events:
+                print(f"| {name} | {label} | {rates.sweeps} | {e} | {rates.rate(e):.4f} | "
+                      f"[{rates.lower(e, 0.975):.4f}, {rates.upper(e, 0.975):.4f}] |",
+                      flush=True)  # fmt: skip
     print(f"\n{time.monotonic() - start:.0f} s")
     return 0
 
