@@ -4,6 +4,9 @@ other runtime settings, which reuses every finished run; `ablate run` on a folde
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from folders import csv_digits, voc_digits
 from lab import EXPERIMENTS
@@ -40,6 +43,15 @@ def test_a_voc_folder_sweeps_with_loader_workers_and_a_second_sweep_reuses_it(us
     assert len(configs) == 3 and all(c.info.status == "FINISHED" for c in configs)
     report = (user.home / "reports/pspnet_aux_weight/report.md").read_text()
     assert "no aux loss" in report and "aux_weight" in report
+    # 3 weights x 4 seeds of the user's images: the pairwise family's critical value comes from
+    # the wild bootstrap, and claims.json carries the number the report prints.
+    line = re.search(r"Pairwise critical value: (\d+\.\d\d) standard errors of a difference, "
+                     r"from a wild bootstrap.*would be (\d+\.\d\d)\.", report)  # fmt: skip
+    assert line, report
+    claims = json.loads((user.home / "reports/pspnet_aux_weight/claims.json").read_text())
+    pairs = [c["statistic"] for c in claims if "critical" in c.get("statistic", {})]
+    assert pairs and all(p["critical_from"] == "wild bootstrap" for p in pairs), claims
+    assert {f"{p['critical']:.2f}" for p in pairs} == {line.group(1)}, claims
 
     # How data is loaded is not what is compared: the default loader workers, threads and
     # keep reuse every finished run of the same study.
