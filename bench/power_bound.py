@@ -1,0 +1,114 @@
+"""What any design at a given compute can detect: the trend test's power, computed (issue 17).
+
+The replay (bench/replay.py) measures how often a cheaper design keeps the full grid's
+dose-response verdict. Where it falls short -- the 2-sd rise to the edge of the range, the late
+bloomer -- this says whether a better test or a better design could close the gap, or whether
+the data cannot: for each design (levels of the default's 11-weight grid x seeds) and each
+synthetic family's true means at the last epoch (bench/curves.py), in noise sds:
+
+- **trend**: the power of the report's trend test (the F-test of the quadratic's two
+  coefficients against the seeds-only model, at the trend's share of the 5%, 2.5%), exact from
+  the noncentral F;
+- **trend + seeds' check**: what the report claims (ablate/stats/dose.py): the same test and the
+  trend's mean square against the seed x trend interaction's at ``dose.seeds_level``; from the
+  independent chi-squares the two F ratios are built of (200,000 draws), since they share their
+  numerator;
+- **oracle**: the most powerful test there is against this one alternative (Neyman-Pearson: the
+  one-sided t-test of the contrast that is the true curve, at 2.5%, the shape known in advance):
+  no test of "does the factor matter" can beat it on this truth.
+
+A design keeps the full grid's verdict in 90% of resamples only if its own power is within 10
+points of the full grid's (the two disagree at least as often as their powers differ). Seed
+effects cancel in the paired design and are left out; the noise is normal with sd 1.
+
+    python bench/power_bound.py [--effect 2.0] [--draws 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import curves as K  # noqa: E402
+
+from ablate.stats.dose import seeds_level  # noqa: E402
+
+ALPHA = 0.025  # the trend test's share of the report's 5%
+GRID = len(K.LEVELS)
+FULL_SEEDS = 6
+
+
+def levels(k: int) -> np.ndarray:
+    """k levels spread over the 11-weight grid, as bench/replay.py picks them."""
+    return K.LEVELS[np.round(np.linspace(0, GRID - 1, k)).astype(int)]
+
+
+def noncentrality(mu: np.ndarray, x: np.ndarray, seeds: int) -> float:
+    """The trend's noncentrality: seeds x the squared length of the true means' part that the
+    quadratic in x explains beyond a constant (sigma = 1)."""
+    X = np.column_stack([np.ones_like(x), x, x**2])
+    fit = X @ np.linalg.lstsq(X, mu, rcond=None)[0]
+    return float(seeds * ((fit - fit.mean()) ** 2).sum())
+
+
+def lack_of_fit(mu: np.ndarray, x: np.ndarray, seeds: int) -> float:
+    """The true means' part the quadratic misses: it adds to the residual's noncentrality."""
+    X = np.column_stack([np.ones_like(x), x, x**2])
+    return float(seeds * ((mu - X @ np.linalg.lstsq(X, mu, rcond=None)[0]) ** 2).sum())
+
+
+def powers(mu_all: np.ndarray, k: int, seeds: int, draws: int, rng) -> dict[str, float]:
+    """The three powers of a k-level x seeds design on the true means ``mu_all`` (11 levels)."""
+    idx = np.round(np.linspace(0, GRID - 1, k)).astype(int)
+    x, mu = K.LEVELS[idx], mu_all[idx]
+    lam, lof = noncentrality(mu, x, seeds), lack_of_fit(mu, x, seeds)
+    n = k * seeds
+    df = n - seeds - 2  # y ~ C(seed) + x + x^2
+    df_int = 2 * (seeds - 1)  # each seed's own quadratic against the common one
+    crit = st.f.ppf(1 - ALPHA, 2, df)
+    trend = float(st.ncf.sf(crit, 2, df, lam, max(lof, 1e-12))) if lof > 1e-9 else float(
+        st.ncf.sf(crit, 2, df, lam))
+    num = rng.noncentral_chisquare(2, lam, size=draws) / 2 if lam > 0 else rng.chisquare(
+        2, size=draws) / 2
+    inter = rng.chisquare(df_int, size=draws)
+    rest = rng.noncentral_chisquare(df - df_int, lof, size=draws) if lof > 1e-9 else (
+        rng.chisquare(df - df_int, size=draws))
+    level = seeds_level(ALPHA, df_int)
+    both = (num / ((inter + rest) / df) > crit) & (
+        num / (inter / df_int) > st.f.ppf(1 - level, 2, df_int))
+    oracle = float(st.nct.sf(st.t.ppf(1 - ALPHA, n - seeds - 1), n - seeds - 1, np.sqrt(lam)))
+    return {"cost": n / (GRID * FULL_SEEDS), "lambda": lam, "trend": trend,
+            "claimed": float(both.mean()), "oracle": oracle}  # fmt: skip
+
+
+DESIGNS = [(GRID, FULL_SEEDS), (6, 4), (6, 3), (5, 5), (5, 4), (4, 6), (4, 5), (6, 5), (6, 6)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--effect", type=float, default=2.0, help="the families' effect, noise sds")
+    ap.add_argument("--draws", type=int, default=200_000)
+    a = ap.parse_args()
+    rng = np.random.default_rng(0)
+    print("| family | design | cost | noncentrality | trend | trend + seeds' check | oracle |")
+    print("|---|---|---|---|---|---|---|")
+    for family in ("interior", "edge", "late_bloomer"):
+        mu = K.true_means(family, a.effect)[0]
+        for k, s in DESIGNS:
+            p = powers(mu, k, s, a.draws, rng)
+            name = "full grid" if (k, s) == (GRID, FULL_SEEDS) else f"{k} x {s}"
+            print(f"| {family} | {name} | {p['cost']:.3f} | {p['lambda']:.1f} | "
+                  f"{100 * p['trend']:.1f}% | {100 * p['claimed']:.1f}% | "
+                  f"{100 * p['oracle']:.1f}% |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
