@@ -82,9 +82,12 @@ def policies(cube: K.Cube) -> list[P.Policy]:
         n = len(cube.levels)
         half = tuple(cube.levels[i] for i in sorted({*range(0, n, 2), n - 1}))
         four = tuple(cube.levels[i] for i in np.round(np.linspace(0, n - 1, 4)).astype(int))
+        five = tuple(cube.levels[i] for i in np.round(np.linspace(0, n - 1, 5)).astype(int))
         out += [
             P.Policy("4 levels x 6 seeds", levels=four),
             P.Policy("4 levels x 5 seeds", levels=four, seeds=5),
+            # the best fixed design at <= 40% in bench/power_bound.py's computed powers
+            P.Policy("5 levels x 5 seeds", levels=five, seeds=5),
             P.Policy(f"{len(half)} levels, race 3->6", levels=half, race=(3, 1, 0.025)),
         ]
     return out

@@ -56,4 +56,14 @@ def test_no_test_beats_the_oracle_and_the_bound_table_prints():
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line for line in out.stdout.splitlines() if line.startswith("| edge | ")]
-    assert len(rows) == 9 and rows[1].startswith("| edge | 6 x 4 | 0.364 | 11.2 | ")
+    assert len(rows) == 9 and "| 6 x 4 | 0.364 | " in out.stdout.split("reaches")[-1]
+    assert rows[1].startswith("| edge | 6 x 4 | 0.364 | 11.2 | ")
+
+
+def test_the_detectable_effect_is_where_the_computed_power_reaches_90_percent():
+    from power_bound import detectable
+
+    e = detectable("edge", 6, 4, 100_000, np.random.default_rng(3))
+    assert 2.3 < e < 3.0  # a 2-sd rise to the edge is below what 6 x 4 finds 9 times in 10
+    at = powers(K.true_means("edge", e)[0], 6, 4, 100_000, np.random.default_rng(4))
+    assert at["claimed"] == pytest.approx(0.90, abs=0.006)
