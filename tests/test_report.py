@@ -198,6 +198,52 @@ def test_a_trend_the_seeds_disagree_about_is_not_claimed():
     assert "helps" in dose_claim(d, "val/miou", "maximize", "aux_weight=0").text
 
 
+def sweep_6x4(rng, rise: float, noise: float) -> pd.DataFrame:
+    """The default's design, 6 weights x 4 seeds, with a straight rise over 0..1 and seed
+    effects."""
+    x = np.round(np.linspace(0, 1, 6), 10)
+    shift = rng.normal(scale=0.01, size=4)
+    return pd.DataFrame(
+        [{"aux_weight": xi, "seed": s, "objective": 0.4 + rise * xi + shift[s]
+          + rng.normal(scale=noise), "run_id": f"{xi}-{s}"} for s in range(4) for xi in x]
+    )  # fmt: skip
+
+
+def test_no_effect_detected_says_what_change_the_runs_would_have_found():
+    """What "no effect detected" is worth: the sentence states the straight change that the
+    rule finds 9 times in 10 at the runs' noise, taken at its 80% upper bound (18 residual
+    degrees of freedom: 1.18 times the estimate). Sweeps with that change and that noise,
+    through dose_response itself, detect it in 90% of them."""
+    from ablate.report.claims import dose as dose_claim
+
+    flat = sweep_6x4(np.random.default_rng(11), 0.0, 0.006)
+    d = dose_response(flat, "aux_weight", "objective", "maximize", 0.0, 0.025)
+    assert not d.detected
+    claim = dose_claim(d, "val/miou", "maximize", "no aux loss")
+    stated = claim.statistic["detectable"]
+    assert f"would find a change of {stated:.2g} val/miou from aux_weight=0 to 1" in claim.text
+    assert f"sd {d.noise_bound:.2g}; measured: {d.noise_sd:.2g})" in claim.text
+    assert "9 times in 10" in claim.text and d.df_resid == 18
+    assert d.noise_bound / d.noise_sd == pytest.approx(math.sqrt(18 / 12.857), rel=1e-3)
+    # 6 x 4 at the trend's 2.5%: 2.6 noise sds (bench/power_bound.py's detectable effect)
+    assert stated / d.noise_bound == pytest.approx(2.62, abs=0.05)
+    rng = np.random.default_rng(12)
+    sweeps = 700
+    found = sum(
+        dose_response(sweep_6x4(rng, stated, d.noise_bound), "aux_weight", "objective",
+                      "maximize", 0.0, 0.025).detected
+        for _ in range(sweeps)
+    )  # fmt: skip
+    assert abs(found / sweeps - 0.9) < 3.5 * math.sqrt(0.09 / sweeps), found / sweeps
+    # Half the change is found far less often: the figure is not a floor that anything passes.
+    half = sum(
+        dose_response(sweep_6x4(rng, stated / 2, d.noise_bound), "aux_weight", "objective",
+                      "maximize", 0.0, 0.025).detected
+        for _ in range(200)
+    )  # fmt: skip
+    assert half / 200 < 0.5
+
+
 def test_the_figure_shows_an_optimum_only_where_an_effect_was_detected(tmp_path):
     """A curve fitted to flat data has an optimum too, and a band around it that reads as a
     claim the headline does not make (the default's first sweep drew "fitted optimum 0.62"

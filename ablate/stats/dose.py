@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from ablate.stats.band import Band
+from ablate.stats.detectable import detectable_rise, noise_upper
 
 # The level of the seeds' check: a trend that the pooled F-test finds must also stand against
 # the seeds' spread of their own trends at 10%. Seeds with their own slopes (sd 1 over the range)
@@ -63,6 +65,26 @@ class DoseResponse:
     # the error term): a trend is claimed only when this is below seeds_level too.
     seeds_p: float = 0.0
     seeds_df: int = 0
+    noise_sd: float = math.nan  # the quadratic model's residual sd
+    df_resid: int = 0
+    design: tuple = field(default=(), repr=False)  # (levels, seeds) of the runs, for `detectable`
+
+    @property
+    def noise_bound(self) -> float:
+        """The residual sd's 80% upper confidence bound (ablate/stats/detectable.py)."""
+        return noise_upper(self.noise_sd, self.df_resid)
+
+    @cached_property
+    def detectable(self) -> float:
+        """The straight rise from the lowest level to the highest (in the metric's units) that
+        the rule claims 9 times in 10 on these runs' design, at their noise's upper bound
+        (ablate/stats/detectable.py); ``inf`` when none is."""
+        if not self.design or not math.isfinite(self.noise_bound):
+            return math.inf
+        x, seed = self.design
+        rise = detectable_rise(x, seed, self.df_resid, self.seeds_df, self.alpha,
+                               self.seeds_level)  # fmt: skip
+        return rise * self.noise_bound
 
     def curve(self, x: np.ndarray) -> np.ndarray:
         c0, c1, c2 = self.coef
@@ -155,6 +177,9 @@ def dose_response(
         alpha=alpha,
         seeds_p=seeds_p,
         seeds_df=seeds_df,
+        noise_sd=math.sqrt(full.mse_resid) if full.df_resid > 0 else math.nan,
+        df_resid=int(full.df_resid),
+        design=(d["x"].to_numpy(dtype=float), d["seed"].to_numpy()),
     )
 
 
