@@ -52,12 +52,15 @@ def test_no_test_beats_the_oracle_and_the_bound_table_prints():
     # The edge's linear rise on 6 levels x 4 seeds: noncentrality 4 x 0.7 x 2^2.
     assert p["lambda"] == pytest.approx(11.2) and p["cost"] == pytest.approx(24 / 66)
     assert p["claimed"] <= p["trend"] < p["oracle"]
-    out = subprocess.run([sys.executable, str(BENCH / "power_bound.py"), "--draws", "2000"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "power_bound.py"), "--draws", "2000", "--stated", "20"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line for line in out.stdout.splitlines() if line.startswith("| edge | ")]
     assert len(rows) == 9 and "| 6 x 4 | 0.364 | " in out.stdout.split("reaches")[-1]
     assert rows[1].startswith("| edge | 6 x 4 | 0.364 | 11.2 | ")
+    assert "| 6 x 4 | " in out.stdout.split("null sweeps per design")[-1]
 
 
 def test_the_detectable_effect_is_where_the_computed_power_reaches_90_percent():
