@@ -62,7 +62,7 @@ lint: install
 
 # Speed and memory, each a ratio measured side by side in one run (docs/benchmarks.md); then
 # the policies replayed on the recorded curves and the synthetic families (bench/replay.py),
-# and the trend rule's computed power per design beside them (bench/power_bound.py, seconds).
+# and the trend rule's computed power per design beside them (bench/power_bound.py, ~2 min).
 # About 1 h 30 min on 2 cores. Each has a --quick mode that tests/test_bench.py runs.
 bench: install
 	$(BIN)/python bench/overheads.py --set train.epochs=4 $(ARGS)

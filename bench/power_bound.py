@@ -24,7 +24,7 @@ A design keeps the full grid's verdict in 90% of resamples only if its own power
 points of the full grid's (the two disagree at least as often as their powers differ). Seed
 effects cancel in the paired design and are left out; the noise is normal with sd 1.
 
-    python bench/power_bound.py [--effect 2.0] [--draws 200000]
+    python bench/power_bound.py [--effect 2.0] [--draws 200000] [--stated 2000] [--quick]
 """
 
 from __future__ import annotations
@@ -149,7 +149,10 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=200_000)
     ap.add_argument("--stated", type=int, default=2000, help="null sweeps per design, for the "
                     "report's stated change")  # fmt: skip
+    ap.add_argument("--quick", action="store_true", help="2000 draws, 20 sweeps: the suite's run")
     a = ap.parse_args()
+    if a.quick:
+        a.draws, a.stated = 2000, 20
     rng = np.random.default_rng(0)
     print("| family | design | cost | noncentrality | trend | trend + seeds' check | oracle |")
     print("|---|---|---|---|---|---|---|")

@@ -53,7 +53,7 @@ def test_no_test_beats_the_oracle_and_the_bound_table_prints():
     assert p["lambda"] == pytest.approx(11.2) and p["cost"] == pytest.approx(24 / 66)
     assert p["claimed"] <= p["trend"] < p["oracle"]
     out = subprocess.run(
-        [sys.executable, str(BENCH / "power_bound.py"), "--draws", "2000", "--stated", "20"],
+        [sys.executable, str(BENCH / "power_bound.py"), "--quick"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
