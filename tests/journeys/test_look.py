@@ -122,6 +122,18 @@ def test_the_html_report_shows_every_section_of_the_markdown_one(lab, tmp_path, 
             assert search["critical_from"] == "wild bootstrap", claims
             assert f"{search['critical']:.2f}" == line.group(1)
             assert f"{search['tukey_critical']:.2f}" == line.group(2)
+            # The dose-response over 6 weights: when nothing is detected, the sentence says
+            # what change the runs would have found 9 times in 10, the same number on the page
+            # and in claims.json; when something is, no such hedge.
+            (dose,) = [c for c in claims if c["kind"] == "dose"]
+            found = re.search(r"These runs would find a change of (\S+) val/miou from "
+                              r"aux_weight=0 to 1, .*? 9 times in 10", text)  # fmt: skip
+            if dose["statistic"]["verdict"] == "none":
+                assert found, text
+                assert found.group(1) == f"{dose['statistic']['detectable']:.2g}"
+                assert dose["statistic"]["detectable"] > dose["statistic"]["noise_bound"]
+            else:
+                assert not found and "detectable" not in dose["statistic"], dose
         assert page.locator("table").count() == tables
         cells = page.eval_on_selector_all("td", "els => els.map(e => e.innerText)")
         assert not {"True", "False", "nan"} & set(cells)
