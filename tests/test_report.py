@@ -339,11 +339,11 @@ def test_two_writers_of_one_report_file_never_trip_over_each_other(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]  # no temporary file left
 
 
-def test_with_6_seeds_the_seeds_check_runs_at_the_trends_level_and_says_so():
+def test_with_6_seeds_the_seeds_check_runs_at_its_lower_level_and_says_so():
     """6 seeds, each its own slope (-0.04 to +0.18 over the range), little noise: the pooled
-    F-test sees the mean rise; against the seeds' spread of slopes p is between 2.5% and 10%.
-    With 3-5 seeds the check at 10% would let it through; from 6 seeds (10 degrees of freedom)
-    it runs at the trend's own 2.5%, and the sentence names that level."""
+    F-test sees the mean rise; against the seeds' spread of slopes p is between 4% and 10%.
+    With 3 seeds the check at 10% would let it through; its level falls 2 points per further
+    seed (10 degrees of freedom at 6 seeds: 4%), and the sentence names that level."""
     from ablate.report.claims import dose as dose_claim
 
     rng = np.random.default_rng(11)
@@ -355,8 +355,16 @@ def test_with_6_seeds_the_seeds_check_runs_at_the_trends_level_and_says_so():
     ]  # fmt: skip
     d = dose_response(pd.DataFrame(rows), "aux_weight", "objective", "maximize", 0.0, 0.025)
     assert d.seeds_df == 10 and d.trend_p < 1e-3, (d.seeds_df, d.trend_p)
-    assert 0.025 < d.seeds_p < 0.10, d.seeds_p  # the old rule claimed this trend
-    assert d.seeds_level == 0.025 and not d.detected and d.seeds_disagree
+    assert 0.04 < d.seeds_p < 0.10, d.seeds_p  # a check at 10% claimed this trend
+    assert d.seeds_level == 0.04 and not d.detected and d.seeds_disagree
     claim = dose_claim(d, "val/miou", "maximize", "aux_weight=0")
-    assert "the seeds disagree" in claim.text and "not below 2.5%" in claim.text
-    assert claim.statistic["seeds_level"] == 0.025 and claim.statistic["verdict"] == "none"
+    assert "the seeds disagree" in claim.text and "not below 4%" in claim.text
+    assert claim.statistic["seeds_level"] == 0.04 and claim.statistic["verdict"] == "none"
+
+
+def test_the_seeds_check_level_falls_with_the_seeds_to_the_trends_own():
+    from ablate.stats.dose import seeds_level
+
+    levels = [seeds_level(0.025, 2 * (s - 1)) for s in range(2, 10)]
+    assert levels == [0.10, 0.10, 0.08, 0.06, 0.04, 0.025, 0.025, 0.025]
+    assert seeds_level(0.05, 10) == 0.05  # never below the trend's own level

@@ -37,13 +37,14 @@ paired seeds on which it beats the reference; "within ±m" only with a margin m 
 (`report.margin`, TOST: Schuirmann 1987). **Dose-response** (one numeric factor, 4 levels or
 more): a quadratic in the factor plus a seed effect by least squares; the trend is the F-test
 against the seeds-only model, claimed only when the seeds agree on it (the same trend against
-the seed x trend interaction below 10% with 3-5 seeds, below the trend's own level from 6: a
-spread of the seeds' own slopes is not the factor's effect); the fitted optimum, its gain over
-the reference and (when it hurts) the loss where the curve is worst come with intervals from the
-curve's simultaneous 95% band (Scheffe), which hold whichever points the data made best or
-worst: the optimum's spans the points no other point beats by more than the band allows. When
-no effect is detected, the report says which straight change across the range the runs would
-have found 9 times in 10, their noise taken at its 80% upper bound (a smaller effect can hide).
+the seed x trend interaction below 10% with 3 seeds, 2 points lower per further seed down to the
+trend's own level: a spread of the seeds' own slopes is not the factor's effect); the fitted
+optimum, its gain over the reference and (when it hurts) the loss where the curve is worst come
+with intervals from the curve's simultaneous 95% band (Scheffe), which hold whichever points the
+data made best or worst: the optimum's spans the points no other point beats by more than the
+band allows. When no effect is detected, the report says which straight change across the range
+the runs would have found 9 times in 10, their noise taken at its 80% upper bound (a smaller
+effect can hide).
 **Two factors**: a two-way ANOVA with interaction and a seed effect. Error rates of these rules,
 measured on simulated sweeps: docs/statistics.md."""
 
