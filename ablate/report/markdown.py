@@ -37,7 +37,7 @@ paired seeds on which it beats the reference; "within ±m" only with a margin m 
 (`report.margin`, TOST: Schuirmann 1987). **Dose-response** (one numeric factor, 4 levels or
 more): a quadratic in the factor plus a seed effect by least squares; the trend is the F-test
 against the seeds-only model, claimed only when the seeds agree on it (the same trend against
-the seed x trend interaction below 10% with 3 seeds, 2 points lower per further seed down to the
+the seed x trend interaction below 10% with 3 seeds, 3 points lower per further seed down to the
 trend's own level: a spread of the seeds' own slopes is not the factor's effect); the fitted
 optimum, its gain over the reference and (when it hurts) the loss where the curve is worst come
 with intervals from the curve's simultaneous 95% band (Scheffe), which hold whichever points the
