@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import curves as K  # noqa: E402
 
+from ablate.stats.detectable import effect_at_power  # noqa: E402
 from ablate.stats.dose import seeds_level  # noqa: E402
 
 ALPHA = 0.025  # the trend test's share of the report's 5%
@@ -47,30 +48,24 @@ GRID = len(K.LEVELS)
 FULL_SEEDS = 6
 
 
-def levels(k: int) -> np.ndarray:
-    """k levels spread over the 11-weight grid, as bench/replay.py picks them."""
-    return K.LEVELS[np.round(np.linspace(0, GRID - 1, k)).astype(int)]
+def index(k: int) -> np.ndarray:
+    """The indices of k levels spread over the 11-weight grid, as bench/replay.py picks them."""
+    return np.round(np.linspace(0, GRID - 1, k)).astype(int)
 
 
-def noncentrality(mu: np.ndarray, x: np.ndarray, seeds: int) -> float:
-    """The trend's noncentrality: seeds x the squared length of the true means' part that the
-    quadratic in x explains beyond a constant (sigma = 1)."""
+def noncentrality(mu: np.ndarray, x: np.ndarray, seeds: int) -> tuple[float, float]:
+    """The trend's noncentrality (seeds x the squared length of the true means' part that the
+    quadratic in x explains beyond a constant) and the lack of fit's (the part it misses, which
+    goes to the residual), sigma = 1."""
     X = np.column_stack([np.ones_like(x), x, x**2])
     fit = X @ np.linalg.lstsq(X, mu, rcond=None)[0]
-    return float(seeds * ((fit - fit.mean()) ** 2).sum())
-
-
-def lack_of_fit(mu: np.ndarray, x: np.ndarray, seeds: int) -> float:
-    """The true means' part the quadratic misses: it adds to the residual's noncentrality."""
-    X = np.column_stack([np.ones_like(x), x, x**2])
-    return float(seeds * ((mu - X @ np.linalg.lstsq(X, mu, rcond=None)[0]) ** 2).sum())
+    return float(seeds * ((fit - fit.mean()) ** 2).sum()), float(seeds * ((mu - fit) ** 2).sum())
 
 
 def powers(mu_all: np.ndarray, k: int, seeds: int, draws: int, rng) -> dict[str, float]:
     """The three powers of a k-level x seeds design on the true means ``mu_all`` (11 levels)."""
-    idx = np.round(np.linspace(0, GRID - 1, k)).astype(int)
-    x, mu = K.LEVELS[idx], mu_all[idx]
-    lam, lof = noncentrality(mu, x, seeds), lack_of_fit(mu, x, seeds)
+    x, mu = K.LEVELS[index(k)], mu_all[index(k)]
+    lam, lof = noncentrality(mu, x, seeds)
     n = k * seeds
     df = n - seeds - 2  # y ~ C(seed) + x + x^2
     df_int = 2 * (seeds - 1)  # each seed's own quadratic against the common one
@@ -91,43 +86,26 @@ def powers(mu_all: np.ndarray, k: int, seeds: int, draws: int, rng) -> dict[str,
             "claimed": float(both.mean()), "oracle": oracle}  # fmt: skip
 
 
-def detectable(family: str, k: int, seeds: int, draws: int, rng, power: float = 0.9) -> float:
+def detectable(family: str, k: int, seeds: int, draws: int, power: float = 0.9) -> float:
     """The smallest effect (noise sds) whose rise the rule claims with ``power`` on a k-level x
-    seeds design: the same draws for every effect (the power rises smoothly with it), bisected.
-    The families' means are quadratics, so only the trend's noncentrality moves."""
-    idx = np.round(np.linspace(0, GRID - 1, k)).astype(int)
-    x, mu = K.LEVELS[idx], K.true_means(family, 1.0)[0][idx]
-    lam1 = noncentrality(mu, x, seeds)
+    seeds design, by the report's own bisection (ablate/stats/detectable.py). The families'
+    means are quadratics, so only the trend's noncentrality moves with the effect."""
+    x, mu = K.LEVELS[index(k)], K.true_means(family, 1.0)[0][index(k)]
     df, df_int = k * seeds - seeds - 2, 2 * (seeds - 1)
-    z = rng.normal(size=(draws, 2))
-    inter, rest = rng.chisquare(df_int, size=draws), rng.chisquare(df - df_int, size=draws)
-    crit = st.f.ppf(1 - ALPHA, 2, df)
-    check = st.f.ppf(1 - seeds_level(ALPHA, df_int), 2, df_int)
-
-    def claimed(effect: float) -> float:
-        num = ((z[:, 0] + effect * np.sqrt(lam1)) ** 2 + z[:, 1] ** 2) / 2
-        return float(
-            ((num / ((inter + rest) / df) > crit) & (num / (inter / df_int) > check)).mean()
-        )
-
-    lo, hi = 0.0, 20.0
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if claimed(mid) < power else (lo, mid)
-    return hi
+    return effect_at_power(noncentrality(mu, x, seeds)[0], df, df_int, ALPHA,
+                           seeds_level(ALPHA, df_int), power, draws)  # fmt: skip
 
 
 def stated(k: int, seeds: int, sweeps: int, draws: int, rng) -> np.ndarray:
     """The report's "would find a change of X" (ablate/stats/detectable.py) on ``sweeps`` null
-        sweeps of a k-level x seeds design (noise sd 1, seed effects 0.7), through dose_response:
-        each stated change's true power, from this module's model at the true noise (the statement
+    sweeps of a k-level x seeds design (noise sd 1, seed effects 0.7), through dose_response:
+    each stated change's true power, from this module's model at the true noise (the statement
     takes the noise at its 80% upper bound: at least 90% in about 80% of sweeps)."""
     import pandas as pd
 
     from ablate.stats.dose import dose_response
 
-    idx = np.round(np.linspace(0, GRID - 1, k)).astype(int)
-    x = K.LEVELS[idx]
+    x = K.LEVELS[index(k)]
     out = []
     for _ in range(sweeps):
         y = rng.normal(scale=0.7, size=seeds)[None, :] + rng.normal(size=(k, seeds))
@@ -169,7 +147,7 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for k, s in DESIGNS:
         name = "full grid" if (k, s) == (GRID, FULL_SEEDS) else f"{k} x {s}"
-        eff = [detectable(f, k, s, a.draws, rng) for f in ("edge", "late_bloomer", "interior")]
+        eff = [detectable(f, k, s, a.draws) for f in ("edge", "late_bloomer", "interior")]
         print(f"| {name} | {k * s / (GRID * FULL_SEEDS):.3f} | "
               + " | ".join(f"{e:.2f}" for e in eff) + " |")  # fmt: skip
     print(f"\nThe report's stated change (\"would find a change of X ... 9 times in 10\"), on "

@@ -56,7 +56,14 @@ def detectable_rise(x, seed, df: int, df_int: int, alpha: float, level: float,
     with ``power`` on runs at levels ``x`` of seeds ``seed`` (``df``: the quadratic model's
     residual degrees of freedom; ``df_int``: the seed x trend interaction's; ``level``: the
     seeds' check's). ``inf`` when no rise is found that often (no check possible)."""
-    length = straight_line_length(x, seed)
+    return effect_at_power(straight_line_length(x, seed), df, df_int, alpha, level, power, draws)
+
+
+def effect_at_power(length: float, df: int, df_int: int, alpha: float, level: float,
+                    power: float = POWER, draws: int = DRAWS) -> float:  # fmt: skip
+    """The effect r whose trend noncentrality r^2 * ``length`` the rule (the pooled F-test at
+    ``alpha``, the seeds' check at ``level``) claims with ``power``: the same seeded draws for
+    every r (the power rises smoothly with it), bisected. ``inf`` when none reaches it."""
     if length <= 0 or df_int < 1 or df - df_int < 1:
         return math.inf
     rng = np.random.default_rng(0)
