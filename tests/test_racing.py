@@ -3,15 +3,18 @@ the report hold afterwards; and the rule's error rates on simulated sweeps."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from calibration import simulate_race
+from calibration import simulate_race, sweep_table
 from faults import ablate, mlflow_runs, optuna_trials
+from scipy.stats import beta
 
 from ablate import spec as S
 from ablate import tracking as T
 from ablate.errors import AblateError
+from ablate.stats.racing import survivors
 
 
 def uri(workdir, name="mlflow.db"):
@@ -92,4 +95,19 @@ def test_racing_keeps_a_better_setting_and_saves_runs():
     r = simulate_race("one_better", 11, 6, 150, effect=3.0, rng_seed=6)
     assert r.counts.get("best_raced_out", 0) == 0 or r.lower("best_raced_out") < 0.025, r.counts
     assert r.upper("true_best_in_set") > 0.95, r.counts
-    assert r.counts["seed_runs"] / (150 * 11 * 6) < 0.85, r.counts  # fewer runs than all 6 seeds
+    # Fewer runs than all 6 seeds (0.88 of them in 1000 sweeps, docs/statistics.md; 0.80
+    # before the stages erred towards keeping).
+    assert r.counts["seed_runs"] / (150 * 11 * 6) < 0.92, r.counts
+
+
+def test_a_racing_stage_at_3_seeds_holds_its_level_when_half_the_settings_are_noisier():
+    # Every setting equal, the upper half's noise 3x: a stage at 3 seeds and its share of
+    # racing's 2.5% (three stages) races a configuration out falsely in 0.6% of 2000 tables;
+    # with the report's sign-flipping bootstrap (the rule before) in 1.9%, twice its level.
+    level, n, out = 0.025 / 3, 600, 0
+    rng = np.random.default_rng(11)
+    for _ in range(n):
+        table = sweep_table(np.zeros(11), 3, rng, noise="step")
+        alive = survivors(table[["config_hash", "seed", "objective"]], "maximize", level, {"c0"})
+        out += len(alive) < 11
+    assert beta.ppf(0.05, out, n - out + 1) < level if out else True, out

@@ -100,11 +100,13 @@ def analyze(
     levels: dict[str, list] | None = None,
     alpha: float = ALPHA,
     raced: dict[str, int] | None = None,
+    world: str = "signs",
 ) -> Analysis:
     """``seeds``: one row per finished (configuration, seed) run, with the aliases, ``seed``
     and ``value`` (the objective each run reported, so the report ranks what Optuna ranked).
     ``failed``: one row per failed run (aliases, seed). ``raced``: configurations (by hash)
-    raced out (``search.race``), with the seed count they stopped at."""
+    raced out (``search.race``), with the seed count they stopped at. ``world``: the wild
+    bootstrap's (:func:`ablate.stats.seeds.wild_critical`)."""
     keys = aliases or ["config_hash"]
     value = value if value in seeds else metric
     rows = []
@@ -140,7 +142,7 @@ def analyze(
     _explain_exclusions(a, table)
     sign = 1.0 if direction == "maximize" else -1.0
     if len(tested) >= 2:
-        _compare(a, tested, sign)
+        _compare(a, tested, sign, world)
     a.reference = _reference(table, tested, aliases, reference, levels)
     if a.reference is not None and len(tested) >= 2 and math.isfinite(a.sigma) and a.sigma > 0:
         _versus_reference(a, sign)
@@ -154,7 +156,7 @@ def analyze(
     return a
 
 
-def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
+def _compare(a: Analysis, tested: pd.DataFrame, sign: float, world: str = "signs") -> None:
     """The model, and the possibly-best set: Tukey's studentized range over every pair of the
     tested configurations, read against the best one (a setting is out when it is
     significantly worse than another)."""
@@ -170,7 +172,9 @@ def _compare(a: Analysis, tested: pd.DataFrame, sign: float) -> None:
         means, se = fit.means, np.full((len(y), len(y)), fit.se_diff)
         if len(y) >= 3 and len(a.seeds) >= 3 and math.isfinite(fit.sigma) and fit.sigma > 0:
             a.critical = "wild bootstrap"
-            a.hsd_factor, a.hsd_factor90 = wild_critical(fit.resid, [a.alpha, 2 * a.alpha])
+            a.hsd_factor, a.hsd_factor90 = wild_critical(
+                fit.resid, [a.alpha, 2 * a.alpha], world=world
+            )
         a.design = (
             f"two-way model, configuration + seed ({len(labels)} configurations x "
             f"{len(a.seeds)} paired seeds; residual sd {fit.sigma:.3g} with {fit.df} df)"

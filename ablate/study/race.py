@@ -3,7 +3,8 @@
 Every configuration of the grid starts on the first ``initial`` seeds. A *stage* ends when every
 configuration still racing has finished its seeds; then the possibly-best set of those
 configurations is computed as the report computes it (the max-t over all pairs on the
-seed-paired runs, each configuration with its own noise: :func:`ablate.stats.racing.survivors`),
+seed-paired runs, each configuration with its own noise; the critical value from a parametric
+bootstrap, which errs towards keeping: :func:`ablate.stats.racing.survivors`),
 at ``alpha / stages``: the configurations outside it stop (*raced out*), the others get ``step``
 more seeds. By Bonferroni over the stages, the chance that the truly best configuration is raced
 out is at most ``alpha`` (docs/statistics.md measures it). The reference configuration is never
