@@ -9,8 +9,9 @@ configurations early, each the driver's own rule on the cube's numbers:
   ``max(1, n // reduction_factor)`` of the ``n`` non-reference configurations go on (ties
   too), the reference always;
 - ``guard``: guarded pruning: at each rung a configuration stops only when the rung's
-  seed-paired values show it worse than another (the racing rule: Tukey's range at ``alpha``
-  per rung); its error rate comes out of the report's 5%, as racing's does;
+  seed-paired values show it worse than another (the racing rule,
+  :func:`ablate.stats.racing.survivors`: the max-t with a parametric bootstrap's critical value,
+  at ``alpha`` per rung); its error rate comes out of the report's 5%, as racing's does;
 - ``race``: racing (ablate/study/race.py): every configuration on the first ``initial`` seeds;
   at each stage the possibly-best set at ``alpha / stages`` goes on with ``step`` more seeds.
 
