@@ -22,7 +22,7 @@ def _voc(root, workers: str = "") -> list[str]:
         "--set",
         "train.batch_size=8",
         "--set",
-        "search.params.aux_weight.step=0.5",
+        "search.params.aux_weight.step=0.25",
         "--set",
         "search.seeds=[0,1,2,3]",
     ]
@@ -40,10 +40,10 @@ def test_a_voc_folder_sweeps_with_loader_workers_and_a_second_sweep_reuses_it(us
     assert {s.data.params["data.name"] for s in seeds} == {"voc_folder"}
     assert all(s.data.tags["ablate.device"] == "cpu" for s in seeds)
     configs = user.runs("pspnet_aux_weight", "config")
-    assert len(configs) == 3 and all(c.info.status == "FINISHED" for c in configs)
+    assert len(configs) == 5 and all(c.info.status == "FINISHED" for c in configs)
     report = (user.home / "reports/pspnet_aux_weight/report.md").read_text()
     assert "no aux loss" in report and "aux_weight" in report
-    # 3 weights x 4 seeds of the user's images: the pairwise family's critical value comes from
+    # 5 weights x 4 seeds of the user's images: the pairwise family's critical value comes from
     # the wild bootstrap, and claims.json carries the number the report prints.
     line = re.search(r"Pairwise critical value: (\d+\.\d\d) standard errors of a difference, "
                      r"from a wild bootstrap.*would be (\d+\.\d\d)\.", report)  # fmt: skip
@@ -52,6 +52,22 @@ def test_a_voc_folder_sweeps_with_loader_workers_and_a_second_sweep_reuses_it(us
     pairs = [c["statistic"] for c in claims if "critical" in c.get("statistic", {})]
     assert pairs and all(p["critical_from"] == "wild bootstrap" for p in pairs), claims
     assert {f"{p['critical']:.2f}" for p in pairs} == {line.group(1)}, claims
+    # 5 weights: the dose-response, its seeds' check at 4 seeds' level (7%), and its sentence
+    # as the page prints it -- with "no effect", the change these runs would have found.
+    (claim,) = [c for c in claims if c["kind"] == "dose"]
+    dose = claim["statistic"]
+    assert dose["seeds_df"] == 6 and dose["seeds_level"] == 0.07, dose
+    assert "against the seed x trend interaction at 7%" in claim["test"], claim
+    assert claim["text"].replace("*", "") in report.replace("*", ""), claim
+    found = re.search(r"These runs would find a change of (\S+) val/miou from aux_weight=0 to 1",
+                      report)  # fmt: skip
+    if dose["verdict"] == "none":
+        assert "No effect of aux_weight detected" in report and found, report
+        assert found.group(1) == f"{dose['detectable']:.2g}", (found.group(0), dose)
+    else:
+        assert not found and "detectable" not in dose, dose
+        assert re.search(r"aux_weight (helps|hurts|has an effect)|No effect of aux_weight "
+                         r"established", report), report  # fmt: skip
 
     # How data is loaded is not what is compared: the default loader workers, threads and
     # keep reuse every finished run of the same study.
