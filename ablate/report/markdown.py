@@ -106,9 +106,10 @@ def markdown(runs: StudyRuns, a: Analysis, conf, said, figures, shared) -> list[
         lines += [
             f"Raced out (`search.race`): {len(runs.raced)} configurations stopped with fewer "
             "seeds, each outside the possibly-best set of the configurations still racing "
-            "after a stage (the report's pairwise test at the stage's share of the race's "
-            "alpha); shown, never compared. The chance that the truly best configuration was "
-            "raced out is at most that alpha (docs/statistics.md)."
+            "after a stage (the report's pairwise statistic at the stage's share of the "
+            "race's alpha, its critical value from a parametric bootstrap that errs towards "
+            "keeping); shown, never compared. The chance that the truly best configuration "
+            "was raced out is at most that alpha (docs/statistics.md)."
         ]
     if runs.skipped:
         lines += [
