@@ -71,6 +71,8 @@ RACES = [
     ("one_better", 11, 6, 3, 3.0),
     ("one_better", 11, 10, 3, 2.0),
     ("equal", 11, 6, 3, 0.0, "step"),  # the upper half's noise 3x the lower half's
+    ("equal", 11, 6, 3, 0.0, "one"),  # one setting's noise 3x the others'
+    ("equal", 11, 6, 3, 0.0, "ramp"),  # noise rising 1x -> 3x over the range
 ]
 RACE_EVENTS = ["raced_out_any", "final_worse", "any_false", "best_raced_out", "true_best_in_set",
                "true_best_claimed_best"]  # fmt: skip
