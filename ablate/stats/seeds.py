@@ -153,12 +153,12 @@ def wild_critical(resid: np.ndarray, alphas: Sequence[float], draws: int = WILD_
     if not pooled_var > 0:
         return [float("nan")] * len(alphas)
     want = np.maximum(row_variances(resid), WILD_FLOOR * pooled_var)
-    have = (resid**2).mean(axis=1)
-    u = resid * np.sqrt(np.divide(want, have, out=np.zeros(c), where=have > 0))[:, None]
     rng = np.random.default_rng(seed)
     if world == "normal":
         y = rng.normal(size=(draws, c, s)) * np.sqrt(want)[:, None]
-    elif world == "signs":
+    elif world == "signs":  # each row's residuals rescaled to its own variance, signs flipped
+        have = (resid**2).mean(axis=1)
+        u = resid * np.sqrt(np.divide(want, have, out=np.zeros(c), where=have > 0))[:, None]
         y = rng.choice(np.array([-1.0, 1.0]), size=(draws, c, s)) * u
     else:
         raise ValueError(f"unknown bootstrap world {world!r}")
